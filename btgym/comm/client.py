@@ -1,0 +1,101 @@
+"""A REQ client for btgym servers: every receive has a timeout, nothing hangs.
+
+:meth:`ReqClient.request` sends one message and waits for the reply in short
+slices; between slices it checks the server process (when it owns one), so a dead
+server is reported within a fraction of a second as the child's own exception
+(:class:`~btgym.errors.RemoteError`, with its traceback) or as
+:class:`~btgym.errors.ServerDiedError`, and a silent one as
+:class:`~btgym.errors.ServerTimeoutError` after ``timeout`` seconds. After a
+failed exchange the REQ socket is rebuilt ("lazy pirate"), so the client stays
+usable once the server is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zmq
+
+from btgym.comm import wire
+from btgym.comm.process import ChildProcess
+from btgym.errors import CommError, ServerTimeoutError
+
+_SLICE_MS = 100
+
+
+class ReqClient:
+    """Request/reply client of one btgym server.
+
+    Args:
+        endpoint: the server's endpoint.
+        timeout: seconds to wait for each reply.
+        process: the server's process, when this client owns it (for liveness checks).
+        name: used in error messages.
+        error_cls: the named error raised for a silent or dead peer without a process
+            (e.g. :class:`~btgym.errors.DataServerError`).
+    """
+
+    def __init__(self, endpoint: str, timeout: float = 10.0,
+                 process: ChildProcess | None = None, name: str = "server",
+                 error_cls: type[CommError] = ServerTimeoutError) -> None:
+        self.endpoint = endpoint
+        self.timeout = float(timeout)
+        self.process = process
+        self.name = name
+        self.error_cls = error_cls
+        self._ctx = zmq.Context.instance()
+        self._sock: zmq.Socket | None = None
+        self._connect()
+
+    def _connect(self) -> None:
+        sock = self._ctx.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.endpoint)
+        self._sock = sock
+
+    def _reset_socket(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+        self._connect()
+
+    def request(self, kind: str, payload: Mapping[str, Any] | None = None,
+                arrays: Mapping[str, np.ndarray] | None = None,
+                timeout: float | None = None) -> wire.Message:
+        """Send a request and return the decoded reply.
+
+        Raises:
+            RemoteError: the server replied with an error, or died raising one.
+            ServerDiedError: the owned server process died.
+            ServerTimeoutError (or ``error_cls``): no reply within the timeout.
+            ProtocolError: the reply is malformed.
+        """
+        if self._sock is None:
+            raise CommError(f"client of {self.name} is closed")
+        frames = wire.encode(kind, payload, arrays)
+        self._sock.send_multipart(frames, copy=False)
+        limit = self.timeout if timeout is None else float(timeout)
+        deadline = time.monotonic() + limit
+        while True:
+            if self._sock.poll(_SLICE_MS, zmq.POLLIN):
+                msg = wire.decode(self._sock.recv_multipart(copy=False))
+                wire.raise_remote(msg, context=self.name)
+                return msg
+            if self.process is not None and not self.process.is_alive():
+                self._reset_socket()
+                raise self.process.death_report()
+            if time.monotonic() >= deadline:
+                self._reset_socket()
+                err = self.error_cls if issubclass(self.error_cls, CommError) else CommError
+                raise err(f"{self.name} at {self.endpoint} did not answer {kind!r} "
+                          f"within {limit:g} s")
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                self._sock.close(linger=0)
+            self._sock = None

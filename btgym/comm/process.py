@@ -1,0 +1,232 @@
+"""Child-process lifecycle shared by every btgym server.
+
+A server is a plain function ``target(ready, **kwargs)`` run in a *spawned* child.
+It binds its socket, calls ``ready(endpoint)`` and serves until told to stop.
+:class:`ChildProcess` in the parent:
+
+- starts it and waits (with a timeout, watching the child's liveness) for the
+  endpoint, or for the exception it raised while starting, re-raised here as
+  :class:`~btgym.errors.RemoteError` with the child's traceback;
+- reports the traceback of an exception that killed the child later
+  (:meth:`ChildProcess.death_report`);
+- stops it: the caller's graceful step, then ``terminate``, then ``kill``;
+  :meth:`stop` is idempotent.
+
+In the child, a watchdog ends the process when its parent dies (``PR_SET_PDEATHSIG``
+on Linux plus a parent-pid poll everywhere), so no orphan outlives its env. An
+``atexit`` hook in the parent stops children the user forgot to close, before
+``multiprocessing`` would join (and hang on) them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from btgym.errors import RemoteError, ServerDiedError, ServerTimeoutError
+from btgym.log import get_logger, setup_logging
+
+log = get_logger(__name__)
+
+_SPAWN = mp.get_context("spawn")
+_LIVE: weakref.WeakSet[ChildProcess] = weakref.WeakSet()
+
+
+def _stop_all_children() -> None:
+    for child in list(_LIVE):
+        with contextlib.suppress(Exception):
+            child.stop(timeout=0.5)
+
+
+atexit.register(_stop_all_children)
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """End this process when ``parent_pid`` is gone (Linux: at once via PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(3)
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+
+    threading.Thread(target=loop, name="btgym-parent-watch", daemon=True).start()
+
+
+def _child_main(target: Callable[..., None], conn: Any, parent_pid: int, log_level: int,
+                kwargs: dict[str, Any]) -> None:
+    _watch_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    setup_logging(log_level=log_level)
+    announced = False
+
+    def ready(endpoint: str) -> None:
+        nonlocal announced
+        conn.send(("ready", endpoint))
+        announced = True
+
+    try:
+        target(ready, **kwargs)
+    except BaseException as exc:  # report anything that kills the server
+        if isinstance(exc, SystemExit) and not exc.code:
+            return
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        with contextlib.suppress(Exception):
+            conn.send(("error", type(exc).__name__, str(exc), tb))
+        if announced:
+            raise
+        sys.exit(1)
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+class ChildProcess:
+    """A spawned btgym server process.
+
+    Args:
+        target: module-level function ``target(ready, **kwargs)``.
+        kwargs: its keyword arguments (must be picklable: they travel at spawn, from
+            the parent we trust, never over a socket).
+        name: process name, shown in errors and ``ps``.
+        log_level: logbook level for the child's stderr handler.
+    """
+
+    def __init__(self, target: Callable[..., None], kwargs: dict[str, Any] | None = None,
+                 name: str = "btgym-server", log_level: int = 13) -> None:
+        self.name = name
+        self.endpoint: str | None = None
+        self._conn, child_conn = _SPAWN.Pipe(duplex=False)
+        self._proc = _SPAWN.Process(
+            target=_child_main, name=name, daemon=False,
+            args=(target, child_conn, os.getpid(), log_level, dict(kwargs or {})),
+        )
+        self._child_conn = child_conn
+        self._error: tuple[str, str, str] | None = None
+        self._stopped = False
+        self._exitcode: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def is_alive(self) -> bool:
+        return not self._stopped and self._proc.pid is not None and self._proc.is_alive()
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._exitcode if self._stopped else self._proc.exitcode
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start the child and return the endpoint it bound.
+
+        Raises:
+            RemoteError: the child raised while starting (its traceback attached).
+            ServerDiedError: the child exited without a word.
+            ServerTimeoutError: no endpoint within ``timeout`` seconds.
+        """
+        self._proc.start()
+        _LIVE.add(self)
+        self._child_conn.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._conn.poll(0.05):
+                msg = self._read()
+                if msg and msg[0] == "ready":
+                    self.endpoint = msg[1]
+                    return self.endpoint
+                if self._error:
+                    self.stop(timeout=1.0)
+                    raise self._remote_error("failed to start")
+            elif not self._proc.is_alive():
+                self._drain()
+                self.stop(timeout=0.1)
+                if self._error:
+                    raise self._remote_error("failed to start")
+                raise ServerDiedError(f"{self.name} exited with code {self.exitcode} "
+                                      "before it was ready")
+        self.stop(timeout=1.0)
+        raise ServerTimeoutError(f"{self.name} did not become ready within {timeout:.0f} s")
+
+    def _read(self) -> tuple | None:
+        try:
+            msg = self._conn.recv()
+        except (EOFError, OSError):
+            return None
+        if msg and msg[0] == "error":
+            self._error = (msg[1], msg[2], msg[3])
+        return msg
+
+    def _drain(self) -> None:
+        with contextlib.suppress(Exception):
+            while self._conn.poll(0):
+                if self._read() is None:
+                    break
+
+    def _remote_error(self, what: str) -> RemoteError:
+        etype, emsg, tb = self._error or ("", "", "")
+        return RemoteError(f"{self.name} {what}: {etype}: {emsg}", etype, tb)
+
+    def death_report(self) -> ServerDiedError | RemoteError:
+        """The error to raise for a child found dead: its own exception if it sent
+        one, else its exit code / signal."""
+        self._drain()
+        if self._error:
+            return self._remote_error("died")
+        code = self.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return ServerDiedError(f"{self.name} (pid {self.pid}) died: {how}")
+
+    def stop(self, graceful: Callable[[], None] | None = None, timeout: float = 2.0) -> None:
+        """Stop the child: ``graceful()`` (e.g. send STOP), wait, terminate, kill.
+
+        Idempotent; never raises for an already-dead child.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        _LIVE.discard(self)
+        if self._proc.pid is None:  # never started
+            return
+        if graceful is not None and self._proc.is_alive():
+            try:
+                graceful()
+            except Exception as exc:  # a dead or stuck server: fall through to signals
+                log.debug(f"{self.name}: graceful stop failed: {exc}")
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(1.0)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(1.0)
+        self._exitcode = self._proc.exitcode
+        self._drain()
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        with contextlib.suppress(Exception):
+            self._proc.close()

@@ -1,0 +1,100 @@
+"""The REP side of a btgym wire: bind, announce, serve, answer errors, stop.
+
+:func:`serve` runs a request loop around a handler ``handle(msg) -> Reply``:
+
+- malformed input (garbage frames, bad JSON, wrong sizes) is answered with an
+  ``error`` message and the loop goes on;
+- an exception in the handler is answered with an ``error`` message carrying the
+  traceback, so the client raises it as :class:`~btgym.errors.RemoteError`;
+- the handler ends the loop by raising :class:`StopServing` (after which the reply
+  it carries is sent) or when ``should_stop()`` turns true.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+
+from btgym.comm import endpoints, wire
+from btgym.errors import ProtocolError
+from btgym.log import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a handler answers: a kind, a JSON payload, named arrays."""
+
+    kind: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+class StopServing(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by a handler to send ``reply`` and end the loop."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__("stop")
+        self.reply = reply
+
+
+def serve(handle: Callable[[wire.Message], Reply], ready: Callable[[str], None], *,
+          transport: str = "ipc", host: str = endpoints.LOOPBACK, port: int | None = None,
+          allow_remote: bool = False, name: str = "server",
+          idle: Callable[[], None] | None = None, poll_ms: int = 500) -> None:
+    """Bind a REP socket, call ``ready(endpoint)``, and serve until stopped.
+
+    Args:
+        handle: answers one decoded request.
+        ready: called once with the bound endpoint (see :mod:`btgym.comm.process`).
+        transport, host, port, allow_remote: see :func:`btgym.comm.endpoints.bind`.
+        name: the ipc socket's base name and the log channel's suffix.
+        idle: called every ``poll_ms`` without a request (housekeeping).
+        poll_ms: the receive poll slice.
+    """
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    endpoint, tmp = endpoints.bind(sock, transport, host, port, name, allow_remote)
+    try:
+        ready(endpoint)
+        _loop(sock, handle, idle, poll_ms, name)
+    finally:
+        with contextlib.suppress(Exception):
+            sock.close(linger=0)
+        endpoints.cleanup(tmp)
+
+
+def _loop(sock: zmq.Socket, handle: Callable[[wire.Message], Reply],
+          idle: Callable[[], None] | None, poll_ms: int, name: str) -> None:
+    while True:
+        if not sock.poll(poll_ms, zmq.POLLIN):
+            if idle is not None:
+                idle()
+            continue
+        frames = sock.recv_multipart(copy=False)
+        try:
+            msg = wire.decode(frames)
+            reply = handle(msg)
+        except StopServing as stop:
+            _send(sock, stop.reply)
+            return
+        except ProtocolError as exc:
+            log.warning(f"{name}: malformed request: {exc}")
+            sock.send_multipart(wire.error_message(exc, where=name), copy=False)
+            continue
+        except Exception as exc:
+            log.error(f"{name}: request failed: {type(exc).__name__}: {exc}")
+            sock.send_multipart(wire.error_message(exc, where=name), copy=False)
+            continue
+        _send(sock, reply)
+
+
+def _send(sock: zmq.Socket, reply: Reply) -> None:
+    sock.send_multipart(wire.encode(reply.kind, reply.payload, reply.arrays), copy=False)

@@ -1,0 +1,144 @@
+"""Message framing for every btgym socket: a JSON header plus raw array buffers.
+
+A message is a multipart ZeroMQ message::
+
+    frame 0    JSON header: {"v": 1, "kind": str, "payload": {...},
+                              "arrays": [{"name", "dtype", "shape"}, ...]}
+    frame 1..n one raw C-contiguous buffer per array, in header order
+
+Nothing is ever unpickled: dtypes come from a whitelist, shapes are checked against
+buffer sizes, and any violation raises :class:`btgym.errors.ProtocolError`. This
+follows pyzmq's "serialization" example (send the header, then the buffer with
+``copy=False``).
+
+An error raised while serving a request travels back as ``kind == "error"`` with
+the exception type, message and formatted traceback (see :func:`error_message`);
+the receiving side turns it into :class:`btgym.errors.RemoteError` with
+:func:`raise_remote`.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from btgym.errors import ProtocolError, RemoteError
+
+VERSION = 1
+ERROR = "error"
+
+#: dtypes allowed on the wire (never object dtypes).
+ALLOWED_DTYPES = frozenset(
+    np.dtype(t).str
+    for t in ("bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64",
+              "uint64", "float16", "float32", "float64")
+)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded message: its kind, its JSON payload and its named arrays."""
+
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray) and obj.size <= 64:
+        return obj.tolist()
+    raise TypeError(f"cannot put {type(obj).__name__} in a message header; send it as an array")
+
+
+def encode(kind: str, payload: Mapping[str, Any] | None = None,
+           arrays: Mapping[str, np.ndarray] | None = None) -> list[bytes | memoryview]:
+    """Encode a message into ZeroMQ frames.
+
+    Args:
+        kind: the message kind (usually a command enum's value).
+        payload: JSON-serialisable values (numpy scalars are converted).
+        arrays: named numpy arrays, sent as raw buffers without copying where possible.
+
+    Returns:
+        The frames to pass to ``socket.send_multipart(frames, copy=False)``.
+    """
+    specs = []
+    buffers: list[bytes | memoryview] = []
+    for name, arr in (arrays or {}).items():
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.str not in ALLOWED_DTYPES:
+            raise ProtocolError(f"array {name!r}: dtype {arr.dtype} cannot be sent")
+        specs.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)})
+        buffers.append(memoryview(arr).cast("B") if arr.size else b"")
+    header = {"v": VERSION, "kind": kind, "payload": dict(payload or {}), "arrays": specs}
+    head = json.dumps(header, default=_json_default, separators=(",", ":")).encode()
+    return [head, *buffers]
+
+
+def decode(frames: Sequence[bytes | memoryview | Any]) -> Message:
+    """Decode frames produced by :func:`encode`.
+
+    Raises:
+        ProtocolError: on anything malformed (bad JSON, unknown dtype, size mismatch,
+            wrong frame count, unsupported version).
+    """
+    if not frames:
+        raise ProtocolError("empty message")
+    raw = [f.buffer if hasattr(f, "buffer") else f for f in frames]
+    try:
+        header = json.loads(bytes(raw[0]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"message header is not JSON: {exc}") from None
+    if not isinstance(header, dict) or header.get("v") != VERSION:
+        raise ProtocolError(f"message header has no supported version: {str(header)[:80]!r}")
+    kind, payload, specs = header.get("kind"), header.get("payload"), header.get("arrays")
+    if not isinstance(kind, str) or not isinstance(payload, dict) or not isinstance(specs, list):
+        raise ProtocolError("message header lacks kind/payload/arrays")
+    if len(specs) != len(raw) - 1:
+        raise ProtocolError(f"header names {len(specs)} arrays but {len(raw) - 1} buffers came")
+    arrays = {}
+    for spec, buf in zip(specs, raw[1:]):
+        arrays[spec.get("name", "?")] = _array_from(spec, buf)
+    return Message(kind, payload, arrays)
+
+
+def _array_from(spec: Any, buf: Any) -> np.ndarray:
+    try:
+        name, dtype, shape = spec["name"], np.dtype(spec["dtype"]), tuple(spec["shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"bad array spec {spec!r}: {exc}") from None
+    if dtype.str not in ALLOWED_DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ProtocolError(f"array {name!r}: dtype {dtype} / shape {shape} not allowed")
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(buf) != count * dtype.itemsize:
+        raise ProtocolError(
+            f"array {name!r}: buffer holds {len(buf)} bytes, shape {shape} {dtype} needs "
+            f"{count * dtype.itemsize}"
+        )
+    return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+
+
+def error_message(exc: BaseException, where: str = "") -> list[bytes | memoryview]:
+    """Encode an exception (with its traceback) as an ``error`` message."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return encode(ERROR, {"type": type(exc).__name__, "message": str(exc), "traceback": tb,
+                          "where": where})
+
+
+def raise_remote(msg: Message, context: str = "") -> None:
+    """Raise :class:`RemoteError` if ``msg`` is an ``error`` message, else return."""
+    if msg.kind != ERROR:
+        return
+    p = msg.payload
+    where = f" ({p.get('where')})" if p.get("where") else ""
+    prefix = f"{context}: " if context else ""
+    raise RemoteError(f"{prefix}{p.get('type', 'Error')}{where}: {p.get('message', '')}",
+                      remote_type=str(p.get("type", "")),
+                      remote_traceback=str(p.get("traceback", "")))

@@ -1,0 +1,163 @@
+"""The btgym exception hierarchy.
+
+Every error btgym raises on purpose is a :class:`BTgymError`. Where a builtin
+exception is the natural contract (``TypeError`` for an unknown keyword,
+``FileNotFoundError`` for a missing file, ``TimeoutError`` for a silent peer,
+``ValueError`` for a bad action) the btgym error also inherits from it, so both
+``except BTgymError`` and the builtin ``except`` work.
+
+Messages always say *what* was wrong and *where* (file, row, column, key,
+endpoint).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BTgymError(Exception):
+    """Base class of every error btgym raises on purpose."""
+
+
+# --------------------------------------------------------------------------- config
+
+
+class ConfigError(BTgymError, ValueError):
+    """A configuration value is invalid (wrong type, out of range, inconsistent)."""
+
+
+class UnknownKeywordError(BTgymError, TypeError):
+    """A keyword argument is not known to the component that received it."""
+
+    def __init__(self, key: str, known: Iterable[str], where: str = "") -> None:
+        known = sorted(set(known))
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        loc = f" for {where}" if where else ""
+        super().__init__(f"unknown keyword {key!r}{loc}{hint}")
+        self.key = key
+        self.close_matches = close
+
+
+def check_keywords(given: Iterable[str], known: Iterable[str], where: str = "") -> None:
+    """Raise :class:`UnknownKeywordError` for the first key of ``given`` not in ``known``."""
+    known = set(known)
+    for key in given:
+        if key not in known:
+            raise UnknownKeywordError(key, known, where)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class DataError(BTgymError):
+    """Bad market data or an impossible data request."""
+
+
+class DataFileNotFoundError(DataError, FileNotFoundError):
+    """A data file named by the user does not exist."""
+
+
+class DataParseError(DataError, ValueError):
+    """A row of a data file could not be parsed.
+
+    Attributes:
+        path: the file.
+        row: 1-based line number in the file.
+        column: the column name or index, where known.
+    """
+
+    def __init__(self, message: str, path: str | None = None, row: int | None = None,
+                 column: str | int | None = None) -> None:
+        where = []
+        if path is not None:
+            where.append(f"file {path!s}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.path, self.row, self.column = path, row, column
+
+
+class DataValidationError(DataParseError):
+    """Parsed data violates an invariant: NaN or non-positive prices, high < low,
+    unsorted or duplicated timestamps (when not fixable)."""
+
+
+class SamplingError(DataError):
+    """A data domain cannot produce the requested sample (impossible settings,
+    no gap-free window, test period longer than the data...)."""
+
+
+# --------------------------------------------------------------------------- processes and wires
+
+
+class CommError(BTgymError):
+    """Something went wrong talking to a btgym child process."""
+
+
+class ProtocolError(CommError, ValueError):
+    """A message on a btgym socket is malformed or not of the expected kind."""
+
+
+class ServerTimeoutError(CommError, TimeoutError):
+    """A btgym server did not answer within its timeout."""
+
+
+class ServerDiedError(CommError):
+    """A btgym child process exited unexpectedly."""
+
+
+class RemoteError(CommError):
+    """A btgym child process raised; carries the child's formatted traceback.
+
+    Attributes:
+        remote_type: the child's exception class name.
+        remote_traceback: the child's traceback text.
+    """
+
+    def __init__(self, message: str, remote_type: str = "", remote_traceback: str = "") -> None:
+        text = message
+        if remote_traceback:
+            text = f"{message}\n\n--- traceback in the child process ---\n{remote_traceback}"
+        super().__init__(text)
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+
+
+class DataServerError(CommError):
+    """The data server is unreachable, died, or refused a request."""
+
+
+# --------------------------------------------------------------------------- env
+
+
+class EnvError(BTgymError):
+    """Misuse of an environment."""
+
+
+class ResetNeededError(EnvError, RuntimeError):
+    """``step()`` (or another episode call) was made before ``reset()`` or after the
+    episode ended."""
+
+
+class InvalidActionError(EnvError, ValueError):
+    """An action is outside the environment's action space."""
+
+
+class EnvClosedError(EnvError, RuntimeError):
+    """The environment was used after ``close()``."""
+
+
+# --------------------------------------------------------------------------- rendering, training
+
+
+class RenderError(BTgymError):
+    """A render request cannot be served (unknown mode, no display...)."""
+
+
+class CheckpointError(BTgymError):
+    """A checkpoint cannot be written or read."""

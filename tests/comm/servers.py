@@ -1,0 +1,30 @@
+"""Tiny servers used by the comm tests (module-level so spawn can import them)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from btgym.comm.server import Reply, StopServing, serve
+
+
+def echo_server(ready, transport: str = "ipc", fail_at_start: bool = False) -> None:
+    if fail_at_start:
+        raise RuntimeError("boom at start")
+
+    def handle(msg):
+        if msg.kind == "stop":
+            raise StopServing(Reply("stopped"))
+        if msg.kind == "raise":
+            raise ValueError("asked to raise")
+        if msg.kind == "sleep":
+            time.sleep(msg.payload["s"])
+        if msg.kind == "die":
+            os._exit(7)
+        if msg.kind == "pid":
+            return Reply("pid", {"pid": os.getpid(), "ppid": os.getppid()})
+        return Reply("echo", msg.payload, {k: np.asarray(v) * 2 for k, v in msg.arrays.items()})
+
+    serve(handle, ready, transport=transport, name="echo")
