@@ -68,8 +68,13 @@ class DataParseError(DataError, ValueError):
         column: the column name or index, where known.
     """
 
-    def __init__(self, message: str, path: str | None = None, row: int | None = None,
-                 column: str | int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        row: int | None = None,
+        column: str | int | None = None,
+    ) -> None:
         where = []
         if path is not None:
             where.append(f"file {path!s}")

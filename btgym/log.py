@@ -30,7 +30,9 @@ def setup_logging(verbose: int | None = None, log_level: int | str | None = None
     level = level_from(verbose, log_level)
     if _handler is None:
         _handler = logbook.StreamHandler(sys.stderr, level=level, bubble=False)
-        _handler.format_string = "[{record.time:%H:%M:%S}] {record.level_name} {record.channel}: {record.message}"
+        _handler.format_string = (
+            "[{record.time:%H:%M:%S}] {record.level_name} {record.channel}: {record.message}"
+        )
         _handler.push_application()
     else:
         _handler.level = level

@@ -39,9 +39,14 @@ class ReqClient:
             (e.g. :class:`~btgym.errors.DataServerError`).
     """
 
-    def __init__(self, endpoint: str, timeout: float = 10.0,
-                 process: ChildProcess | None = None, name: str = "server",
-                 error_cls: type[CommError] = ServerTimeoutError) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        timeout: float = 10.0,
+        process: ChildProcess | None = None,
+        name: str = "server",
+        error_cls: type[CommError] = ServerTimeoutError,
+    ) -> None:
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self.process = process
@@ -62,9 +67,13 @@ class ReqClient:
             self._sock.close(linger=0)
         self._connect()
 
-    def request(self, kind: str, payload: Mapping[str, Any] | None = None,
-                arrays: Mapping[str, np.ndarray] | None = None,
-                timeout: float | None = None) -> wire.Message:
+    def request(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, np.ndarray] | None = None,
+        timeout: float | None = None,
+    ) -> wire.Message:
         """Send a request and return the decoded reply.
 
         Raises:
@@ -90,8 +99,9 @@ class ReqClient:
             if time.monotonic() >= deadline:
                 self._reset_socket()
                 err = self.error_cls if issubclass(self.error_cls, CommError) else CommError
-                raise err(f"{self.name} at {self.endpoint} did not answer {kind!r} "
-                          f"within {limit:g} s")
+                raise err(
+                    f"{self.name} at {self.endpoint} did not answer {kind!r} within {limit:g} s"
+                )
 
     def close(self) -> None:
         """Close the socket (idempotent)."""

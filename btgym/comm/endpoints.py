@@ -19,9 +19,14 @@ LOOPBACK = "127.0.0.1"
 TRANSPORTS = ("ipc", "tcp")
 
 
-def bind(socket: zmq.Socket, transport: str = "ipc", host: str = LOOPBACK,
-         port: int | None = None, name: str = "server",
-         allow_remote: bool = False) -> tuple[str, str | None]:
+def bind(
+    socket: zmq.Socket,
+    transport: str = "ipc",
+    host: str = LOOPBACK,
+    port: int | None = None,
+    name: str = "server",
+    allow_remote: bool = False,
+) -> tuple[str, str | None]:
     """Bind ``socket`` to a fresh endpoint.
 
     Args:

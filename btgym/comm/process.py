@@ -73,8 +73,9 @@ def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
     threading.Thread(target=loop, name="btgym-parent-watch", daemon=True).start()
 
 
-def _child_main(target: Callable[..., None], conn: Any, parent_pid: int, log_level: int,
-                kwargs: dict[str, Any]) -> None:
+def _child_main(
+    target: Callable[..., None], conn: Any, parent_pid: int, log_level: int, kwargs: dict[str, Any]
+) -> None:
     _watch_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -116,13 +117,20 @@ class ChildProcess:
         log_level: logbook level for the child's stderr handler.
     """
 
-    def __init__(self, target: Callable[..., None], kwargs: dict[str, Any] | None = None,
-                 name: str = "btgym-server", log_level: int = 13) -> None:
+    def __init__(
+        self,
+        target: Callable[..., None],
+        kwargs: dict[str, Any] | None = None,
+        name: str = "btgym-server",
+        log_level: int = 13,
+    ) -> None:
         self.name = name
         self.endpoint: str | None = None
         self._conn, child_conn = _SPAWN.Pipe(duplex=False)
         self._proc = _SPAWN.Process(
-            target=_child_main, name=name, daemon=False,
+            target=_child_main,
+            name=name,
+            daemon=False,
             args=(target, child_conn, os.getpid(), log_level, dict(kwargs or {})),
         )
         self._child_conn = child_conn
@@ -167,8 +175,9 @@ class ChildProcess:
                 self.stop(timeout=0.1)
                 if self._error:
                     raise self._remote_error("failed to start")
-                raise ServerDiedError(f"{self.name} exited with code {self.exitcode} "
-                                      "before it was ready")
+                raise ServerDiedError(
+                    f"{self.name} exited with code {self.exitcode} before it was ready"
+                )
         self.stop(timeout=1.0)
         raise ServerTimeoutError(f"{self.name} did not become ready within {timeout:.0f} s")
 

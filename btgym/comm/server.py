@@ -36,7 +36,7 @@ class Reply:
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
-class StopServing(Exception):  # noqa: N818 - control flow, not an error
+class StopServing(Exception):
     """Raised by a handler to send ``reply`` and end the loop."""
 
     def __init__(self, reply: Reply) -> None:
@@ -44,10 +44,18 @@ class StopServing(Exception):  # noqa: N818 - control flow, not an error
         self.reply = reply
 
 
-def serve(handle: Callable[[wire.Message], Reply], ready: Callable[[str], None], *,
-          transport: str = "ipc", host: str = endpoints.LOOPBACK, port: int | None = None,
-          allow_remote: bool = False, name: str = "server",
-          idle: Callable[[], None] | None = None, poll_ms: int = 500) -> None:
+def serve(
+    handle: Callable[[wire.Message], Reply],
+    ready: Callable[[str], None],
+    *,
+    transport: str = "ipc",
+    host: str = endpoints.LOOPBACK,
+    port: int | None = None,
+    allow_remote: bool = False,
+    name: str = "server",
+    idle: Callable[[], None] | None = None,
+    poll_ms: int = 500,
+) -> None:
     """Bind a REP socket, call ``ready(endpoint)``, and serve until stopped.
 
     Args:
@@ -71,8 +79,13 @@ def serve(handle: Callable[[wire.Message], Reply], ready: Callable[[str], None],
         endpoints.cleanup(tmp)
 
 
-def _loop(sock: zmq.Socket, handle: Callable[[wire.Message], Reply],
-          idle: Callable[[], None] | None, poll_ms: int, name: str) -> None:
+def _loop(
+    sock: zmq.Socket,
+    handle: Callable[[wire.Message], Reply],
+    idle: Callable[[], None] | None,
+    poll_ms: int,
+    name: str,
+) -> None:
     while True:
         if not sock.poll(poll_ms, zmq.POLLIN):
             if idle is not None:

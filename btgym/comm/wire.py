@@ -35,8 +35,20 @@ ERROR = "error"
 #: dtypes allowed on the wire (never object dtypes).
 ALLOWED_DTYPES = frozenset(
     np.dtype(t).str
-    for t in ("bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64",
-              "uint64", "float16", "float32", "float64")
+    for t in (
+        "bool",
+        "uint8",
+        "int8",
+        "int16",
+        "uint16",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+    )
 )
 
 
@@ -57,8 +69,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot put {type(obj).__name__} in a message header; send it as an array")
 
 
-def encode(kind: str, payload: Mapping[str, Any] | None = None,
-           arrays: Mapping[str, np.ndarray] | None = None) -> list[bytes | memoryview]:
+def encode(
+    kind: str,
+    payload: Mapping[str, Any] | None = None,
+    arrays: Mapping[str, np.ndarray] | None = None,
+) -> list[bytes | memoryview]:
     """Encode a message into ZeroMQ frames.
 
     Args:
@@ -128,8 +143,9 @@ def _array_from(spec: Any, buf: Any) -> np.ndarray:
 def error_message(exc: BaseException, where: str = "") -> list[bytes | memoryview]:
     """Encode an exception (with its traceback) as an ``error`` message."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return encode(ERROR, {"type": type(exc).__name__, "message": str(exc), "traceback": tb,
-                          "where": where})
+    return encode(
+        ERROR, {"type": type(exc).__name__, "message": str(exc), "traceback": tb, "where": where}
+    )
 
 
 def raise_remote(msg: Message, context: str = "") -> None:
@@ -139,6 +155,8 @@ def raise_remote(msg: Message, context: str = "") -> None:
     p = msg.payload
     where = f" ({p.get('where')})" if p.get("where") else ""
     prefix = f"{context}: " if context else ""
-    raise RemoteError(f"{prefix}{p.get('type', 'Error')}{where}: {p.get('message', '')}",
-                      remote_type=str(p.get("type", "")),
-                      remote_traceback=str(p.get("traceback", "")))
+    raise RemoteError(
+        f"{prefix}{p.get('type', 'Error')}{where}: {p.get('message', '')}",
+        remote_type=str(p.get("type", "")),
+        remote_traceback=str(p.get("traceback", "")),
+    )

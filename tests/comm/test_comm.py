@@ -45,7 +45,7 @@ def test_remote_exception_carries_child_traceback(echo):
 
 
 def test_killed_child_is_named_error_fast(echo):
-    proc, client = echo
+    _proc, client = echo
     with pytest.raises(ServerDiedError, match="exit code 7"):
         client.request("die")
 
@@ -57,7 +57,7 @@ def test_silent_server_times_out(echo):
 
 
 def test_garbage_on_socket_is_answered_with_error(echo):
-    proc, client = echo
+    _proc, client = echo
     sock = zmq.Context.instance().socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(client.endpoint)
@@ -78,17 +78,23 @@ def test_start_failure_raises_remote_error_with_traceback():
 
 
 def test_child_knows_its_parent(echo):
-    proc, client = echo
+    _proc, client = echo
     assert client.request("pid").payload["ppid"] == os.getpid()
 
 
-@pytest.mark.parametrize("frames", [
-    [],
-    [b"{}"],
-    [b'{"v":1,"kind":"k","payload":{},"arrays":[{"name":"a","dtype":"|O","shape":[1]}]}', b"x"],
-    [b'{"v":1,"kind":"k","payload":{},"arrays":[{"name":"a","dtype":"<f8","shape":[2]}]}', b"x"],
-    [b'{"v":1,"kind":"k","payload":{},"arrays":[]}', b"extra"],
-])
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [],
+        [b"{}"],
+        [b'{"v":1,"kind":"k","payload":{},"arrays":[{"name":"a","dtype":"|O","shape":[1]}]}', b"x"],
+        [
+            b'{"v":1,"kind":"k","payload":{},"arrays":[{"name":"a","dtype":"<f8","shape":[2]}]}',
+            b"x",
+        ],
+        [b'{"v":1,"kind":"k","payload":{},"arrays":[]}', b"extra"],
+    ],
+)
 def test_decode_rejects_malformed(frames):
     with pytest.raises(ProtocolError):
         wire.decode(frames)
