@@ -137,6 +137,18 @@ class DataServerError(CommError):
     """The data server is unreachable, died, or refused a request."""
 
 
+class DataServerTimeoutError(DataServerError, ServerTimeoutError):
+    """The data server did not answer within the client's timeout (dead, stuck or absent)."""
+
+
+class DataServerDiedError(DataServerError, ServerDiedError):
+    """The data server process owned by this side exited unexpectedly."""
+
+
+class DataServerRemoteError(DataServerError, RemoteError):
+    """The data server refused a request; ``remote_type`` names its exception."""
+
+
 # --------------------------------------------------------------------------- env
 
 
