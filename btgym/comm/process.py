@@ -157,9 +157,20 @@ class ChildProcess:
             ServerDiedError: the child exited without a word.
             ServerTimeoutError: no endpoint within ``timeout`` seconds.
         """
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the child without waiting (pair with :meth:`wait_ready`), so several
+        children can start in parallel."""
         self._proc.start()
         _LIVE.add(self)
         self._child_conn.close()
+
+    def wait_ready(self, timeout: float = 30.0) -> str:
+        """Wait for a launched child's endpoint; raises as :meth:`start` does."""
+        if self.endpoint is not None:
+            return self.endpoint
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._conn.poll(0.05):
