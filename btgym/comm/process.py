@@ -137,10 +137,13 @@ class ChildProcess:
         self._error: tuple[str, str, str] | None = None
         self._stopped = False
         self._exitcode: int | None = None
+        self._pid: int | None = None
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid
+        if self._pid is None:  # remembered: the Process object is closed after stop()
+            self._pid = self._proc.pid
+        return self._pid
 
     def is_alive(self) -> bool:
         return not self._stopped and self._proc.pid is not None and self._proc.is_alive()
@@ -230,7 +233,7 @@ class ChildProcess:
             return
         self._stopped = True
         _LIVE.discard(self)
-        if self._proc.pid is None:  # never started
+        if self.pid is None:  # never started
             return
         if graceful is not None and self._proc.is_alive():
             try:
