@@ -1,0 +1,164 @@
+"""``DataServerProcess``: the parent-side handle of one data server process.
+
+::
+
+    server = DataServerProcess(data_config_or_domain, seed=0)   # nothing runs yet
+    endpoint = server.start()      # spawns, loads the data once, returns the endpoint
+    client = server.client()       # or DataClient(endpoint) from any other process
+    trial = client.sample(sample_type=0)
+    server.stop()                  # idempotent: STOP, then terminate, then kill
+
+A handle that is garbage-collected (or left at interpreter exit) stops its
+process through a ``weakref.finalize``; the ipc temp dir is removed on every stop,
+even when the server was killed and could not clean up itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import weakref
+from typing import Any
+
+from btgym.comm.process import ChildProcess
+from btgym.dataserver.client import DataClient
+from btgym.dataserver.config import DataServerConfig
+from btgym.dataserver.server import run_data_server
+from btgym.errors import DataServerError
+from btgym.log import get_logger, level_from
+
+log = get_logger(__name__)
+
+
+def _ipc_dir(endpoint: str | None) -> str | None:
+    """The private temp dir of an ``ipc://`` endpoint made by ``btgym.comm.endpoints``."""
+    if not endpoint or not endpoint.startswith("ipc://"):
+        return None
+    folder = os.path.dirname(endpoint[len("ipc://") :])
+    tmp_root = os.path.realpath(tempfile.gettempdir())
+    inside_tmp = os.path.realpath(os.path.dirname(folder)) == tmp_root
+    if inside_tmp and os.path.basename(folder).startswith("btgym-"):
+        return folder
+    return None
+
+
+def _stop_child(child: ChildProcess, timeout: float) -> None:
+    """Stop ``child`` gracefully (STOP over a fresh socket), then by signals; remove
+    its ipc dir. Module-level so the finalizer holds no reference to the handle."""
+    endpoint = child.endpoint
+
+    def graceful() -> None:
+        if endpoint is None:
+            return
+        client = DataClient(endpoint, timeout=timeout)
+        try:
+            client.stop()
+        finally:
+            client.close()
+
+    child.stop(graceful, timeout=timeout)
+    folder = _ipc_dir(endpoint)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class DataServerProcess:
+    """A ``BTgymDataFeedServer`` in its own spawned process.
+
+    Args:
+        source: a data domain object, or a ``DataConfig`` the child turns into one
+            with ``btgym.datafeed.make_domain``. Travels to the child by pickle at
+            spawn (from this trusted parent), never over a socket.
+        config: a :class:`DataServerConfig`; keywords below override its fields.
+        seed: the seed of the domain's first ``reset`` in the child.
+        name: process name (``ps``) and log channel.
+        **kwargs: :class:`DataServerConfig` fields (``transport``, ``host``,
+            ``port``, ``allow_remote``, ``timeout``, ``reset_timeout``,
+            ``start_timeout``, ``log_level``); unknown keys raise
+            :class:`~btgym.errors.UnknownKeywordError`.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        config: DataServerConfig | None = None,
+        *,
+        seed: int | None = None,
+        name: str = "btgym-data-server",
+        **kwargs: Any,
+    ) -> None:
+        self.config = DataServerConfig.from_kwargs(config, **kwargs)
+        self.name = name
+        self.seed = seed
+        self._source = source
+        self._child: ChildProcess | None = None
+        self._finalizer: weakref.finalize | None = None
+        self.endpoint: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._child is None else self._child.pid
+
+    def is_alive(self) -> bool:
+        return self._child is not None and self._child.is_alive()
+
+    def start(self) -> str:
+        """Spawn the server, wait until its domain is loaded and its socket bound.
+
+        Returns:
+            The endpoint clients connect to.
+
+        Raises:
+            DataServerError: already started.
+            RemoteError: the child failed while starting (e.g. a ``SamplingError``
+                or a missing file), with its traceback.
+            ServerDiedError / ServerTimeoutError: it died or never became ready.
+        """
+        if self._child is not None:
+            raise DataServerError(f"{self.name} was already started (endpoint {self.endpoint})")
+        cfg = self.config
+        self._child = ChildProcess(
+            run_data_server,
+            {"source": self._source, "seed": self.seed, "config": cfg.as_dict(), "name": "data"},
+            name=self.name,
+            log_level=level_from(log_level=cfg.log_level),
+        )
+        self._finalizer = weakref.finalize(self, _stop_child, self._child, 2.0)
+        self.endpoint = self._child.start(timeout=cfg.start_timeout)
+        log.info(f"{self.name} (pid {self.pid}) ready at {self.endpoint}")
+        return self.endpoint
+
+    def client(self, timeout: float | None = None) -> DataClient:
+        """A client that also watches this process (death reported in ~0.1 s)."""
+        if self._child is None or self.endpoint is None:
+            raise DataServerError(f"{self.name} is not started")
+        return DataClient(
+            self.endpoint,
+            timeout=self.config.timeout if timeout is None else timeout,
+            reset_timeout=self.config.reset_timeout,
+            process=self._child,
+            name=self.name,
+        )
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the server (idempotent; never raises for a dead one)."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self._child is not None:
+            with contextlib.suppress(Exception):
+                _stop_child(self._child, timeout)
+
+    def __enter__(self) -> DataServerProcess:
+        if self._child is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_alive() else "stopped" if self._child else "new"
+        return f"DataServerProcess({self.name!r}, {state}, endpoint={self.endpoint!r})"
