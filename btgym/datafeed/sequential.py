@@ -1,0 +1,166 @@
+"""``BTgymSequentialDataDomain``: trials walk the data in time order.
+
+Sliding windows (``expanding=False``): trial ``k+1`` starts where trial ``k``'s
+start moved forward by the number of bars in trial ``k``'s test part (or by a whole
+trial when there is no ``test_period``), snapped forward to the next start that
+meets the trial rules; so the trials' test parts tile the data in order, each
+following its train part.
+
+Expanding windows (``expanding=True``): every trial starts at the origin (the first
+valid trial start) and its end moves forward the same way, so the train part grows.
+
+When the walk runs past the end of the data it wraps around to the first trial and
+counts an ``epoch`` (in each trial's metadata). There is no domain-wide test period:
+take test episodes from each trial (``trial.sample(sample_type=1)``), so
+``sample(sample_type=1)`` and ``target_period`` raise. ``timestamp`` is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from btgym.datafeed.domain import BTgymRandomDataDomain, DomainPlan
+from btgym.datafeed.parsing import ParsingParams
+from btgym.datafeed.sampling import valid_start_mask
+from btgym.datafeed.seeding import SeedLike
+from btgym.datafeed.timeutil import NS_PER_MINUTE, duration_ns
+from btgym.datafeed.trial import Trial
+from btgym.errors import ConfigError, SamplingError
+from btgym.log import get_logger
+
+log = get_logger(__name__)
+
+
+class BTgymSequentialDataDomain(BTgymRandomDataDomain):
+    """Trials in time order with sliding or expanding windows (see module docs).
+
+    Takes the arguments of :class:`BTgymRandomDataDomain` except ``target_period``;
+    ``trial_params['expanding']`` picks expanding windows.
+    """
+
+    def __init__(
+        self,
+        filename: Any = None,
+        dataframe: Any = None,
+        trial_params: Mapping[str, Any] | None = None,
+        episode_params: Mapping[str, Any] | None = None,
+        parsing_params: ParsingParams | Mapping[str, Any] | None = None,
+        target_period: Mapping[str, int] | None = None,
+        timeframe: int | None = None,
+        name: str = "SeqDataDomain",
+        data_names: Sequence[str] | None = ("default_asset",),
+        seed: SeedLike = None,
+        task: int = 0,
+        log_level: Any = None,
+    ) -> None:
+        super().__init__(
+            filename,
+            dataframe,
+            trial_params,
+            episode_params,
+            parsing_params,
+            target_period,
+            timeframe,
+            name,
+            data_names,
+            seed,
+            task,
+            log_level,
+        )
+        self._check_no_target()
+        self._cursor = 0
+        self._epoch = 0
+        self._rows = np.zeros(0, dtype=np.int64)
+
+    def _check_no_target(self) -> None:
+        if duration_ns(self.target_period):
+            raise ConfigError(
+                f"{self.name}: a sequential domain has no domain-wide target_period; use "
+                f"trial_params['test_period'] and trial.sample(sample_type=1)"
+            )
+
+    def _make_plan(self) -> DomainPlan:
+        self._check_no_target()
+        nt, ne = self._sizes()
+        index, tf_ns = self.bars.index, self.bars.timeframe * NS_PER_MINUTE
+        cum = self._episode_cum(ne)
+        rows = np.flatnonzero(valid_start_mask(index, nt, tf_ns, self.trial_params))
+        rows = rows[self.has_episodes(rows, rows + nt, cum, ne)]
+        if not len(rows):
+            self._raise_no_trial(0, 0, len(index), nt)
+        self._rows = rows
+        self._cursor = int(rows[0]) if not self.trial_params.expanding else int(rows[0]) + nt
+        self._epoch = 0
+        return DomainPlan(nt, ne, (rows, rows[:0]), cum)
+
+    def _step(self, s: int, e: int) -> int:
+        """Bars to move forward after trial ``[s, e)``: its test part's size."""
+        test_ns = duration_ns(self.trial_params.test_period)
+        if not test_ns:
+            return e - s if not self.trial_params.expanding else self._plan.trial_rows
+        index, tf_ns = self.bars.index, self.bars.timeframe * NS_PER_MINUTE
+        b = int(np.searchsorted(index, index[e - 1] + tf_ns - test_ns))
+        return max(1, e - max(b, s))
+
+    def _next_sliding(self) -> tuple[int, int]:
+        rows, nt = self._rows, self._plan.trial_rows
+        j = int(np.searchsorted(rows, self._cursor))
+        if j >= len(rows):
+            self._epoch += 1
+            log.info(f"{self.name}: reached the end of the data, starting epoch {self._epoch}")
+            j = 0
+        s = int(rows[j])
+        self._cursor = s + self._step(s, s + nt)
+        return s, s + nt
+
+    def _next_expanding(self) -> tuple[int, int]:
+        origin, n, plan = int(self._rows[0]), len(self.bars), self._plan
+        e = self._cursor
+        for _ in range(n + 1):  # bounded: e strictly grows until it wraps
+            if e > n:
+                self._epoch += 1
+                log.info(f"{self.name}: reached the end of the data, starting epoch {self._epoch}")
+                e = origin + plan.trial_rows
+            ok = self.has_episodes(
+                np.array([origin]), np.array([e]), plan.episode_cum, plan.episode_rows
+            )[0]
+            step = self._step(origin, e)
+            if ok:
+                self._cursor = e + step
+                return origin, e
+            e += step
+        raise SamplingError(f"{self.name}: no expanding window holds a valid episode")
+
+    def sample(
+        self,
+        get_new: bool = True,
+        sample_type: int = 0,
+        timestamp: float | None = None,
+        b_alpha: float = 1.0,
+        b_beta: float = 1.0,
+    ) -> Trial:
+        """The next trial in time order (``get_new=False``: the current one again).
+
+        Raises:
+            SamplingError: ``sample_type=1`` (no domain-wide test period; use
+                ``trial.sample(sample_type=1)``).
+        """
+        if sample_type not in (0, 1):
+            raise ConfigError(f"sample_type must be 0 (train) or 1 (test), got {sample_type!r}")
+        if sample_type == 1:
+            raise SamplingError(
+                f"{self.name}: a sequential domain has no test trials; sample test episodes "
+                f"from a trial with trial.sample(sample_type=1)"
+            )
+        if self._plan is None:
+            self.reset()
+        if not get_new and self._last is not None:
+            return self._last
+        if self.trial_params.expanding:
+            s, e = self._next_expanding()
+        else:
+            s, e = self._next_sliding()
+        return self._emit(s, e, 0, self._epoch)
