@@ -53,9 +53,17 @@ class Plan:
 
 
 def plan_samples(
-    bars: Bars, params: SampleParams, prev_stamp: int | None, what: str, owner: str
+    bars: Bars,
+    params: SampleParams,
+    prev_stamp: int | None,
+    what: str,
+    owner: str,
+    split_row: int | None = None,
 ) -> Plan:
-    """Valid starts of train and test samples (raises SamplingError if impossible)."""
+    """Valid starts of train and test samples (raises SamplingError if impossible).
+
+    ``split_row`` (a sequential domain's trials) sets the first test row explicitly
+    instead of deriving it from ``test_period``."""
     index, tf_ns = bars.index, bars.timeframe * NS_PER_MINUTE
     n = params.num_rows(bars.timeframe)
     if n > len(index):
@@ -64,7 +72,10 @@ def plan_samples(
             f"is longer than the data ({len(index)} bars)"
         )
     test_ns = duration_ns(params.test_period)
-    train_end, test_end = split_rows(index, tf_ns, test_ns, duration_ns(params.target_period))
+    if split_row is not None and test_ns:
+        train_end, test_end = int(split_row), len(index)
+    else:
+        train_end, test_end = split_rows(index, tf_ns, test_ns, duration_ns(params.target_period))
     rows = np.flatnonzero(valid_start_mask(index, n, tf_ns, params, prev_stamp))
     train = starts_in(rows, 0, train_end, n)
     test = starts_in(rows, train_end, test_end, n) if test_ns else _EMPTY
@@ -94,6 +105,7 @@ class EpisodeSource:
         self.task = task
         self._rng = as_generator(seed)
         self._prev_stamp: int | None = None
+        self._split_row: int | None = None
         self._plan: Plan | None = None
         self._last: Episode | None = None
         self.sample_num = 0
@@ -121,6 +133,23 @@ class EpisodeSource:
     def is_ready(self) -> bool:
         """``reset()`` has run."""
         return self._plan is not None
+
+    @property
+    def train_interval(self) -> tuple[int, int]:
+        """Rows ``[start, stop)`` of the train part (BTGym's ``train_interval``)."""
+        plan = self._ready_plan()
+        return 0, plan.train_end
+
+    @property
+    def test_interval(self) -> tuple[int, int]:
+        """Rows ``[start, stop)`` of the test part (empty without a test period)."""
+        plan = self._ready_plan()
+        return plan.train_end, plan.test_end
+
+    def _ready_plan(self) -> Plan:
+        if self._plan is None:
+            self.reset()
+        return self._plan
 
     def describe(self) -> pd.DataFrame:
         """Summary statistics of the data (``DataFrame.describe()``; assets as the
@@ -154,7 +183,9 @@ class EpisodeSource:
             self._check_params(params)
         if seed is not None:
             self._rng = as_generator(seed)
-        self._plan = plan_samples(self.bars, self.params, self._prev_stamp, self._what, self.name)
+        self._plan = plan_samples(
+            self.bars, self.params, self._prev_stamp, self._what, self.name, self._split_row
+        )
         self.sample_num = 0
         self._last = None
 
@@ -172,11 +203,9 @@ class EpisodeSource:
             SamplingError: a test episode is asked for but no ``test_period`` is set,
                 or nothing fits before ``timestamp``.
         """
-        if self._plan is None:
-            self.reset()
+        plan = self._ready_plan()
         if not get_new and self._last is not None:
             return self._last
-        plan = self._plan
         kind = _kind(sample_type)
         starts = plan.starts[kind]
         if not len(starts):

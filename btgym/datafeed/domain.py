@@ -232,18 +232,26 @@ class BTgymRandomDataDomain(SourceHolder):
             f"episode_params={self.episode_params.to_dict()}"
         )
 
-    def has_episodes(self, s: np.ndarray, e: np.ndarray, cum: np.ndarray, ne: int) -> np.ndarray:
-        """Mask over trials ``[s, e)``: each holds a valid train episode (and a test
-        episode when the trial has a test period), exactly as the Trial will see it."""
+    def test_starts(self, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """First test row of trials ``[s, e)`` by the ``test_period`` rule (``e`` when
+        there is no test period)."""
         index, tf_ns = self.bars.index, self.bars.timeframe * NS_PER_MINUTE
+        test_ns = duration_ns(self.trial_params.test_period)
+        if not test_ns:
+            return e
+        return np.clip(np.searchsorted(index, index[e - 1] + tf_ns - test_ns), s, e)
+
+    def has_episodes(
+        self, s: np.ndarray, e: np.ndarray, cum: np.ndarray, ne: int, b: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Mask over trials ``[s, e)`` (first test rows ``b``, default by the
+        ``test_period`` rule): each holds a valid train episode, and a test episode when
+        the trial has a test period, exactly as the Trial will see it."""
         s, e = np.asarray(s, dtype=np.int64), np.asarray(e, dtype=np.int64)
         if not len(s):
             return np.zeros(0, dtype=bool)
         test_ns = duration_ns(self.trial_params.test_period)
-        if test_ns:
-            b = np.clip(np.searchsorted(index, index[e - 1] + tf_ns - test_ns), s, e)
-        else:
-            b = e
+        b = self.test_starts(s, e) if b is None else np.asarray(b, dtype=np.int64)
 
         def count(lo, hi_start):  # valid starts in [lo, hi_start]
             top = np.clip(hi_start + 1, 0, len(cum) - 1)
@@ -289,7 +297,7 @@ class BTgymRandomDataDomain(SourceHolder):
         row = pick_start(starts, self._rng, plan.trial_rows, b_alpha, b_beta, limit, "trial")
         return self._emit(row, row + plan.trial_rows, kind, epoch=0)
 
-    def _emit(self, s: int, e: int, kind: int, epoch: int) -> Trial:
+    def _emit(self, s: int, e: int, kind: int, epoch: int, split: int | None = None) -> Trial:
         index = self.bars.index
         num = self.sample_num
         meta = SampleMeta(
@@ -313,6 +321,7 @@ class BTgymRandomDataDomain(SourceHolder):
             draw_seed(self._rng),
             prev,
             self.task,
+            None if split is None else split - s,
         )
         self.sample_num += 1
         self._last = trial

@@ -147,9 +147,10 @@ def read_bar_file(path: str | Path, params: ParsingParams = HISTDATA) -> ParsedF
     }
     dt_name = _col_label(params.datetime, cols["datetime"], names)
     fast = params.datetime_format == HISTDATA_FORMAT and params.sep != " "
-    if fast:
-        body = body.replace(b" ", params.sep.encode())
     blank = _check_field_counts(body, params.sep, skipped, str(p))
+    if fast:
+        _check_one_space(body, skipped, str(p), dt_name)
+        body = body.replace(b" ", params.sep.encode())
     usecols, dtypes, where = _layout(cols, fast, params)
     try:
         table = pd.read_csv(
@@ -242,11 +243,8 @@ def _layout(cols, fast, params):
     return sorted(dtypes), dtypes, where
 
 
-def _check_field_counts(body: bytes, sep: str, skipped: int, path: str) -> np.ndarray | None:
-    """Every non-blank line must have as many fields as the first one; returns the
-    blank-line mask (None when quotes make counting unreliable)."""
-    if b'"' in body or not body:
-        return None
+def _line_fields(body: bytes, sep: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per line of ``body``: number of ``sep``-separated fields, and blank-line mask."""
     buf = np.frombuffer(body, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     ends = nl if body.endswith(b"\n") else np.append(nl, len(buf))
@@ -255,6 +253,30 @@ def _check_field_counts(body: bytes, sep: str, skipped: int, path: str) -> np.nd
     fields = np.searchsorted(seps, ends) - np.searchsorted(seps, starts) + 1
     length = ends - starts
     blank = (length == 0) | ((length == 1) & (buf[np.minimum(starts, len(buf) - 1)] == 13))
+    return fields, blank
+
+
+def _check_one_space(body: bytes, skipped: int, path: str, column: str) -> None:
+    """HistData stamps are ``YYYYMMDD HHMMSS``: exactly one space per line."""
+    if not body:
+        return
+    fields, blank = _line_fields(body, " ")
+    bad = np.flatnonzero(~blank & (fields != 2))
+    if len(bad):
+        raise DataParseError(
+            "datetime is not 'YYYYMMDD HHMMSS' (expected exactly one space in the row)",
+            path,
+            skipped + int(bad[0]) + 1,
+            column,
+        )
+
+
+def _check_field_counts(body: bytes, sep: str, skipped: int, path: str) -> np.ndarray | None:
+    """Every non-blank line must have as many fields as the first one; returns the
+    blank-line mask (None when quotes make counting unreliable)."""
+    if b'"' in body or not body:
+        return None
+    fields, blank = _line_fields(body, sep)
     full = np.flatnonzero(~blank)
     if not len(full):
         return blank

@@ -1,10 +1,12 @@
 """``BTgymSequentialDataDomain``: trials walk the data in time order.
 
-Sliding windows (``expanding=False``): trial ``k+1`` starts where trial ``k``'s
-start moved forward by the number of bars in trial ``k``'s test part (or by a whole
-trial when there is no ``test_period``), snapped forward to the next start that
-meets the trial rules; so the trials' test parts tile the data in order, each
-following its train part.
+Sliding windows (``expanding=False``): trial ``k+1`` is the first trial (moved
+forward, never back) whose last ``test_period`` lies after trial ``k``'s end; its
+test part is then set to start exactly at the row after trial ``k``'s end. So the
+trials' test parts tile the data in time order without overlap or holes (each covers
+at least ``test_period``; more across weekends), each right after its own train part.
+Without a ``test_period``, trials follow each other end to start. A trial start that
+breaks the trial rules is snapped forward to the next valid one.
 
 Expanding windows (``expanding=True``): every trial starts at the origin (the first
 valid trial start) and its end moves forward the same way, so the train part grows.
@@ -71,7 +73,7 @@ class BTgymSequentialDataDomain(BTgymRandomDataDomain):
             log_level,
         )
         self._check_no_target()
-        self._cursor = 0
+        self._end: int | None = None
         self._epoch = 0
         self._rows = np.zeros(0, dtype=np.int64)
 
@@ -92,47 +94,61 @@ class BTgymSequentialDataDomain(BTgymRandomDataDomain):
         if not len(rows):
             self._raise_no_trial(0, 0, len(index), nt)
         self._rows = rows
-        self._cursor = int(rows[0]) if not self.trial_params.expanding else int(rows[0]) + nt
+        self._end = None
         self._epoch = 0
         return DomainPlan(nt, ne, (rows, rows[:0]), cum)
 
-    def _step(self, s: int, e: int) -> int:
-        """Bars to move forward after trial ``[s, e)``: its test part's size."""
+    def _next_end(self, prev_end: int) -> int:
+        """Smallest trial end whose test part starts at row ``prev_end`` or later (so test
+        parts tile the data); without a test period, a whole trial further."""
         test_ns = duration_ns(self.trial_params.test_period)
         if not test_ns:
-            return e - s if not self.trial_params.expanding else self._plan.trial_rows
+            return prev_end + self._plan.trial_rows
         index, tf_ns = self.bars.index, self.bars.timeframe * NS_PER_MINUTE
-        b = int(np.searchsorted(index, index[e - 1] + tf_ns - test_ns))
-        return max(1, e - max(b, s))
+        return int(np.searchsorted(index, index[prev_end - 1] + test_ns - tf_ns, "right")) + 1
 
-    def _next_sliding(self) -> tuple[int, int]:
-        rows, nt = self._rows, self._plan.trial_rows
-        j = int(np.searchsorted(rows, self._cursor))
-        if j >= len(rows):
-            self._epoch += 1
-            log.info(f"{self.name}: reached the end of the data, starting epoch {self._epoch}")
-            j = 0
-        s = int(rows[j])
-        self._cursor = s + self._step(s, s + nt)
-        return s, s + nt
+    def _wrap(self) -> None:
+        self._epoch += 1
+        log.info(f"{self.name}: reached the end of the data, starting epoch {self._epoch}")
 
-    def _next_expanding(self) -> tuple[int, int]:
-        origin, n, plan = int(self._rows[0]), len(self.bars), self._plan
-        e = self._cursor
-        for _ in range(n + 1):  # bounded: e strictly grows until it wraps
-            if e > n:
-                self._epoch += 1
-                log.info(f"{self.name}: reached the end of the data, starting epoch {self._epoch}")
-                e = origin + plan.trial_rows
-            ok = self.has_episodes(
-                np.array([origin]), np.array([e]), plan.episode_cum, plan.episode_rows
+    def _ok(self, s: int, e: int, b: int | None) -> bool:
+        plan = self._plan
+        bs = None if b is None else np.array([b])
+        return bool(
+            self.has_episodes(
+                np.array([s]), np.array([e]), plan.episode_cum, plan.episode_rows, bs
             )[0]
-            step = self._step(origin, e)
-            if ok:
-                self._cursor = e + step
-                return origin, e
-            e += step
-        raise SamplingError(f"{self.name}: no expanding window holds a valid episode")
+        )
+
+    def _next_sliding(self) -> tuple[int, int, int | None]:
+        rows, nt = self._rows, self._plan.trial_rows
+        if self._end is None:
+            s = int(rows[0])
+            return s, s + nt, None
+        prev = self._end
+        first = int(np.searchsorted(rows, self._next_end(prev) - nt))
+        for j in range(first, len(rows)):  # usually the first candidate; bounded anyway
+            s = int(rows[j])
+            split = prev if s < prev else None  # test part starts right after prev trial
+            if split is None or self._ok(s, s + nt, split):
+                return s, s + nt, split
+        self._wrap()
+        s = int(rows[0])
+        return s, s + nt, None
+
+    def _next_expanding(self) -> tuple[int, int, int | None]:
+        origin, n, plan = int(self._rows[0]), len(self.bars), self._plan
+        first = origin + plan.trial_rows
+        if self._end is None:
+            return origin, first, None
+        prev = self._end
+        e = self._next_end(prev)
+        while e <= n:  # bounded: e strictly grows
+            if self._ok(origin, e, prev):
+                return origin, e, prev
+            e = self._next_end(e)
+        self._wrap()
+        return origin, first, None
 
     def sample(
         self,
@@ -160,7 +176,9 @@ class BTgymSequentialDataDomain(BTgymRandomDataDomain):
         if not get_new and self._last is not None:
             return self._last
         if self.trial_params.expanding:
-            s, e = self._next_expanding()
+            s, e, split = self._next_expanding()
         else:
-            s, e = self._next_sliding()
-        return self._emit(s, e, 0, self._epoch)
+            s, e, split = self._next_sliding()
+        self._end = e
+        has_test = duration_ns(self.trial_params.test_period) > 0
+        return self._emit(s, e, 0, self._epoch, split if has_test else None)

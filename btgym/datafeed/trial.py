@@ -42,6 +42,7 @@ class Trial(EpisodeSource):
         seed: int,
         prev_stamp: int | None = None,
         task: int = 0,
+        split_row: int | None = None,
     ) -> None:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ConfigError(f"a Trial's seed must be an int, got {seed!r}")
@@ -50,6 +51,7 @@ class Trial(EpisodeSource):
         self.metadata = metadata
         self.seed = int(seed)
         self._prev_stamp = None if prev_stamp is None else int(prev_stamp)
+        self._split_row = None if split_row is None else int(split_row)
         self._context = (metadata.trial_num, metadata.type, metadata.source_row, metadata.epoch)
         self._label = f"trial_{metadata.trial_num}"
 
@@ -86,6 +88,7 @@ class Trial(EpisodeSource):
             "seed": self.seed,
             "prev_stamp": self._prev_stamp,
             "task": self.task,
+            "split_row": self._split_row,
         }
         return header, arrays
 
@@ -111,6 +114,7 @@ class Trial(EpisodeSource):
                 int(header["seed"]),
                 header.get("prev_stamp"),
                 int(header.get("task", 0)),
+                header.get("split_row"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"cannot rebuild Trial from message: {exc}") from None
