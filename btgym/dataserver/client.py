@@ -43,10 +43,22 @@ from btgym.log import get_logger
 log = get_logger(__name__)
 
 
-def _trial_from_wire(header: dict[str, Any], arrays: dict[str, Any]) -> Any:
-    from btgym.datafeed import Trial  # the data layer is imported on first use
+def _sample_from_wire(header: dict[str, Any], arrays: dict[str, Any]) -> Any:
+    """A ``Trial`` (domains) or an ``Episode`` (``BTgymDataset``) from its wire form."""
+    from btgym.datafeed import Episode, Trial  # the data layer is imported on first use
+    from btgym.datafeed.episode import WIRE_KIND as EPISODE_KIND
 
+    if header.get("kind") == EPISODE_KIND:
+        return Episode.from_wire(header, arrays)
     return Trial.from_wire(header, arrays)
+
+
+def _posix(value: Any) -> Any:
+    """``DataSampleConfig.timestamp`` is POSIX seconds: datetimes are converted to it,
+    numbers pass as they are."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    return P.to_ns(value) / 1e9
 
 
 class DataClient:
@@ -130,18 +142,26 @@ class DataClient:
         """Sample a Trial on the server, like ``domain.sample(**sample_config)``.
 
         ``sample_config`` holds ``DataSampleConfig`` keys (``get_new``,
-        ``sample_type``, ``timestamp``, ``b_alpha``, ``b_beta``); a ``timestamp``
-        may be int ns, ``datetime``, ``numpy.datetime64`` or ``pandas.Timestamp``.
-        Unknown keys are refused by the server's domain
-        (:class:`~btgym.errors.DataServerRemoteError` naming the key).
+        ``sample_type``, ``timestamp``, ``b_alpha``, ``b_beta``); ``timestamp`` is
+        POSIX seconds in the bars' clock (as for the domain) or a ``datetime``,
+        ``numpy.datetime64`` or ``pandas.Timestamp``.
+
+        Raises:
+            UnknownKeywordError / ConfigError: a bad sample config, exactly as
+                ``DataSampleConfig`` (and so the domain) raises it, before any I/O.
 
         Returns:
-            The ``Trial``; its ``reset``/``sample`` give episodes locally.
+            The ``Trial`` (an ``Episode`` when the server's domain is a
+            ``BTgymDataset``); a trial's ``reset``/``sample`` give episodes locally,
+            exactly those the same trial gives in the server.
         """
+        from btgym.datafeed.meta import DataSampleConfig
+
         config = dict(sample_config)
+        DataSampleConfig.from_dict(config)  # the domain's own errors, before any I/O
         if config.get("timestamp") is not None:
             try:
-                config["timestamp"] = P.to_ns(config["timestamp"])
+                config["timestamp"] = _posix(config["timestamp"])
             except ProtocolError as exc:
                 raise DataServerError(f"sample(timestamp=...): {exc}") from exc
         try:
@@ -151,7 +171,7 @@ class DataClient:
         msg = self._call(P.Command.SAMPLE, P.ReplyKind.TRIAL, payload)
         reply = self._parse(P.TrialReply, msg)
         try:
-            return _trial_from_wire(reply.trial, msg.arrays)
+            return _sample_from_wire(reply.trial, msg.arrays)
         except ProtocolError as exc:
             raise DataServerError(f"malformed trial from {self.name}: {exc}") from exc
 
@@ -174,9 +194,16 @@ class DataClient:
         return self._parse(P.InfoReply, msg).to_payload()
 
     def global_time(self) -> int | None:
-        """The latest bar time (ns) served so far, ``None`` before the first trial."""
+        """Global time: the latest bar open time served so far (int64 ns), or as
+        advanced by :meth:`set_broadcast`; ``None`` before the first sample."""
         msg = self._call(P.Command.GLOBAL_TIME, P.ReplyKind.TIME)
         return self._parse(P.TimeReply, msg).global_time
+
+    def global_timestamp(self) -> float | None:
+        """Global time in POSIX seconds (BTGym's ``get_global_time``), ready to pass as
+        ``sample(timestamp=...)``; ``None`` before the first sample."""
+        t = self.global_time()
+        return None if t is None else t / 1e9
 
     def get_broadcast(self) -> dict[str, Any]:
         """The broadcast: ``{"message", "set_at", "global_time"}``."""

@@ -44,6 +44,11 @@ class DataServerConfig:
             raise ConfigError(
                 f"DataServerConfig.transport: {self.transport!r} is not one of {TRANSPORTS}"
             )
+        if self.host not in (LOOPBACK, "localhost", "::1") and not self.allow_remote:
+            raise ConfigError(
+                f"DataServerConfig.host: {self.host!r} exposes the data server beyond this "
+                "machine; pass allow_remote=True to opt in"
+            )
         if self.port is not None and not (isinstance(self.port, int) and 0 < self.port < 65536):
             raise ConfigError(f"DataServerConfig.port: {self.port!r} is not a port number")
         for name in ("timeout", "reset_timeout", "start_timeout"):

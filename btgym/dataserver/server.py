@@ -34,6 +34,7 @@ import numpy as np
 
 from btgym.comm.server import Reply, StopServing, serve
 from btgym.comm.wire import Message
+from btgym.datafeed.meta import DataSampleConfig
 from btgym.dataserver import protocol as P
 from btgym.dataserver.config import DataServerConfig
 from btgym.errors import ProtocolError
@@ -123,10 +124,11 @@ class BTgymDataFeedServer:
 
     def _sample(self, msg: Message) -> Reply:
         req = P.SampleRequest.from_payload(msg.payload)
-        trial = self.domain.sample(**req.config)
+        config = DataSampleConfig.from_dict(req.config)  # names an unknown key
+        trial = self.domain.sample(**config.to_dict())
         header, arrays = trial.to_wire()
         self.trials_served += 1
-        kind = str(req.config.get("sample_type", 0))
+        kind = str(config.sample_type)
         self.served_by_type[kind] = self.served_by_type.get(kind, 0) + 1
         self._advance(_last_time(trial))
         reply = P.TrialReply(trial=header, served=self.trials_served, global_time=self.global_time)
