@@ -189,7 +189,7 @@ class DataClient:
 
     def info(self) -> dict[str, Any]:
         """Server info: ``domain``, ``describe``, ``trials_served``, ``served_by_type``,
-        ``resets``, ``uptime_s``, ``pid``, ``endpoint``, ``global_time``."""
+        ``resets``, ``uptime_s``, ``pid``, ``endpoint``, ``global_time``, ``rss_mb``."""
         msg = self._call(P.Command.INFO, P.ReplyKind.INFO)
         return self._parse(P.InfoReply, msg).to_payload()
 

@@ -210,6 +210,7 @@ class InfoReply(_Payload):
         pid: the server's process id.
         endpoint: the server's endpoint.
         global_time: see :class:`TimeReply`.
+        rss_mb: the server process's resident memory (MB).
     """
 
     domain: str
@@ -221,6 +222,7 @@ class InfoReply(_Payload):
     pid: int
     endpoint: str
     global_time: int | None
+    rss_mb: float
     _TYPES = {
         "domain": (str,),
         "describe": (dict, list, str, int, float, bool, _NONE),
@@ -231,6 +233,7 @@ class InfoReply(_Payload):
         "pid": (int,),
         "endpoint": (str,),
         "global_time": (int, _NONE),
+        "rss_mb": (float, int),
     }
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import psutil
 
 from btgym.comm.server import Reply, StopServing, serve
 from btgym.comm.wire import Message
@@ -152,6 +153,7 @@ class BTgymDataFeedServer:
             pid=os.getpid(),
             endpoint=self.endpoint,
             global_time=self.global_time,
+            rss_mb=psutil.Process().memory_info().rss / 2**20,
         ).to_payload()
 
     def _time(self, _msg: Message) -> Reply:

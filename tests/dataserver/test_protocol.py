@@ -40,6 +40,7 @@ def roundtrip(message):
             pid=9,
             endpoint="ipc:///x",
             global_time=None,
+            rss_mb=120.5,
         ),
     ],
 )

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
 from btgym.datafeed import Episode, Trial
@@ -169,6 +170,18 @@ def test_info_describes_the_server(server):
     assert info["trials_served"] == 2 and info["served_by_type"] == {"0": 1, "1": 1}
     assert info["resets"] == 1 and info["pid"] == server.pid == pong["pid"]
     assert info["endpoint"] == server.endpoint and info["uptime_s"] > 0
+    assert 0 < info["rss_mb"] < 1024
+
+
+def test_server_process_stays_light(server):
+    """No torch and no matplotlib in the data server (their native libraries would be
+    mapped into the process)."""
+    with server.client() as client:
+        client.sample()
+    mapped = [m.path for m in psutil.Process(server.pid).memory_maps()]
+    assert any("numpy" in p for p in mapped)  # the check sees extension modules
+    heavy = [p for p in mapped if "/torch/" in p or "/matplotlib/" in p]
+    assert not heavy, heavy
 
 
 def test_serving_never_rereads_files(start_server, tmp_path):
