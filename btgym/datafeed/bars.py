@@ -109,12 +109,13 @@ class Bars:
     def slice(self, start: int, stop: int) -> Bars:
         """Rows ``[start, stop)`` as new Bars sharing memory with these (no copy)."""
         start, stop, _ = slice(start, stop).indices(len(self.index))
-        return Bars(
-            self.names,
-            self.index[start:stop],
-            {n: v[start:stop] for n, v in self.values.items()},
-            self.timeframe,
-        )
+        # views of validated read-only arrays: skip re-validation (hot path of sampling)
+        out = object.__new__(Bars)
+        object.__setattr__(out, "names", self.names)
+        object.__setattr__(out, "index", self.index[start:stop])
+        object.__setattr__(out, "values", {n: v[start:stop] for n, v in self.values.items()})
+        object.__setattr__(out, "timeframe", self.timeframe)
+        return out
 
     def close(self, name: str | None = None) -> np.ndarray:
         """The close column of an asset (a read-only view)."""

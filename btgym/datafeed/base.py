@@ -103,7 +103,8 @@ class EpisodeSource:
         self.params = params
         self.name = name
         self.task = task
-        self._rng = as_generator(seed)
+        self._seed_arg: SeedLike = seed
+        self._gen: np.random.Generator | None = None  # built on first draw
         self._prev_stamp: int | None = None
         self._split_row: int | None = None
         self._plan: Plan | None = None
@@ -165,6 +166,13 @@ class EpisodeSource:
 
     # ------------------------------------------------------------------ sampling
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator episodes are drawn with (made from ``seed`` on first use)."""
+        if self._gen is None:
+            self._gen = as_generator(self._seed_arg)
+        return self._gen
+
     def _check_params(self, params: dict[str, Any]) -> None:
         self.params = SampleParams.from_dict(
             params, f"{type(self).__name__}.reset", EPISODE_KEYS, base=self.params
@@ -182,7 +190,7 @@ class EpisodeSource:
         if params:
             self._check_params(params)
         if seed is not None:
-            self._rng = as_generator(seed)
+            self._gen, self._seed_arg = as_generator(seed), seed
         self._plan = plan_samples(
             self.bars, self.params, self._prev_stamp, self._what, self.name, self._split_row
         )
@@ -216,7 +224,7 @@ class EpisodeSource:
             raise ConfigError(f"b_alpha and b_beta must be > 0, got {b_alpha}, {b_beta}")
         bars = self.bars
         limit = limit_row_of(bars.index, timestamp)
-        row = pick_start(starts, self._rng, plan.num_rows, b_alpha, b_beta, limit, self._what)
+        row = pick_start(starts, self.rng, plan.num_rows, b_alpha, b_beta, limit, self._what)
         stop = row + plan.num_rows
         episode = Episode(bars.slice(row, stop), self._meta(kind, row, stop))
         self.sample_num += 1

@@ -8,6 +8,9 @@ backtrader sees are exactly the bars' open times (naive, same clock).
 
 from __future__ import annotations
 
+import array
+import math
+
 import backtrader as bt
 import numpy as np
 
@@ -61,6 +64,40 @@ class BTgymArrayFeed(bt.feed.DataBase):
         lv[0] = v[i]
         self._i = i + 1
         return True
+
+    def _can_bulk_load(self, lines: list) -> bool:
+        """True when preloading bar by bar would only copy values (no filters, no
+        timezone or date limits, plain unbounded buffers, nothing loaded yet)."""
+        if self._filters or self._ffilters or self._barstack or self._barstash:
+            return False
+        if self._tzinput is not None or self._i != 0:
+            return False
+        if self.fromdate != float("-inf") or self.todate != float("inf"):
+            return False
+        return all(
+            ln.mode == ln.UnBounded and not ln.bindings and ln.lencount == 0 and not len(ln.array)
+            for ln in lines
+        )
+
+    def preload(self) -> None:
+        """Fill the line buffers in one go (same result as backtrader's bar-by-bar
+        ``preload``, which is used whenever a filter, timezone or date limit is set)."""
+        lines = list(self.lines.lines)
+        if not self._can_bulk_load(lines):
+            super().preload()
+            return
+        n = self._n
+        for line, col in zip(self._targets, self._cols):
+            line.array.extend(col)
+        nans = array.array("d", [math.nan]) * n
+        for line in lines:
+            if not any(line is t for t in self._targets):
+                line.array.extend(nans)
+            line.idx += n
+            line.lencount += n
+        self._i = n
+        self._last()
+        self.home()
 
 
 def make_feed(bars: Bars, name: str | None = None) -> BTgymArrayFeed:

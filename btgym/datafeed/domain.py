@@ -123,6 +123,7 @@ class BTgymRandomDataDomain(SourceHolder):
         self._rng = as_generator(seed)
         self._plan: DomainPlan | None = None
         self._last: Trial | None = None
+        self._tep: tuple | None = None
         self.sample_num = 0
         self._init_source(filename, dataframe, parsing_params, data_names, timeframe)
 
@@ -153,7 +154,10 @@ class BTgymRandomDataDomain(SourceHolder):
     @property
     def trial_episode_params(self) -> SampleParams:
         """The episode params every trial gets (episode rules + the trial's test period)."""
-        return dataclasses.replace(self.episode_params, test_period=self.trial_params.test_period)
+        ep, tp = self.episode_params, self.trial_params  # frozen: identity is enough
+        if self._tep is None or self._tep[0] is not ep or self._tep[1] is not tp:
+            self._tep = (ep, tp, dataclasses.replace(ep, test_period=tp.test_period))
+        return self._tep[2]
 
     # ------------------------------------------------------------------ reset
 

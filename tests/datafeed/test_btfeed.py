@@ -5,6 +5,7 @@ from __future__ import annotations
 import backtrader as bt
 import numpy as np
 import pandas as pd
+import pytest
 
 from btgym.datafeed import (
     BTgymArrayFeed,
@@ -38,8 +39,8 @@ class Recorder(bt.Strategy):
             self.sell(size=5_000)
 
 
-def _run(feed):
-    cerebro = bt.Cerebro(stdstats=False)
+def _run(feed, **cerebro_kw):
+    cerebro = bt.Cerebro(stdstats=False, **cerebro_kw)
     cerebro.adddata(feed)
     cerebro.addstrategy(Recorder)
     cerebro.broker.setcash(100_000)
@@ -48,18 +49,32 @@ def _run(feed):
     return strat, cerebro.broker.getvalue(), cerebro.broker.getcash()
 
 
-def test_same_strategy_run_as_pandasdata(shared_data):
-    ds = BTgymDataset(filename=eurusd(shared_data, 1), seed=5)
+@pytest.mark.parametrize(
+    "mode",
+    [{}, {"preload": False}, {"runonce": False}, {"exactbars": 1}],
+    ids=["preload+runonce", "no-preload", "preload+next", "exactbars"],
+)
+def test_same_strategy_run_as_pandasdata(shared_data, mode):
+    ds = BTgymDataset(filename=eurusd(shared_data, 1), episode_duration={"hours": 12}, seed=5)
     ep = ds.sample()
     feed = ep.to_btfeed()["default_asset"]
     assert isinstance(feed, BTgymArrayFeed)
-    ours, value, cash = _run(feed)
+    ours, value, cash = _run(feed, **mode)
     ref = bt.feeds.PandasData(dataname=ep.data, timeframe=bt.TimeFrame.Minutes, openinterest=None)
-    theirs, ref_value, ref_cash = _run(ref)
+    theirs, ref_value, ref_cash = _run(ref, **mode)
     assert len(ours.seen) == len(ep) == len(theirs.seen)
     assert ours.seen == theirs.seen
     assert value == ref_value and cash == ref_cash
     assert value != 100_000  # trades happened
+
+
+def test_date_limits_fall_back_to_bar_by_bar_loading(shared_data):
+    ep = BTgymDataset(filename=eurusd(shared_data, 1), seed=7).sample()
+    start = ep.data.index[100].to_pydatetime()
+    feed = make_feed(ep.bars)
+    feed.p.fromdate = start  # a date limit: backtrader's own preload must filter
+    strat, _, _ = _run(feed)
+    assert len(strat.seen) == len(ep) - 100 and strat.seen[0][0] == start
 
 
 def test_backtrader_datetimes_equal_bar_open_stamps(shared_data):
