@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import zmq
 
@@ -77,9 +82,45 @@ def test_start_failure_raises_remote_error_with_traceback():
     assert not proc.is_alive()
 
 
-def test_child_knows_its_parent(echo):
-    _proc, client = echo
-    assert client.request("pid").payload["ppid"] == os.getpid()
+def test_child_serves_from_its_own_process(echo):
+    proc, client = echo
+    assert client.request("pid").payload["pid"] == proc.pid != os.getpid()
+
+
+OWNER_SCRIPT = """
+import os, signal
+from btgym.comm.process import ChildProcess
+from tests.comm.servers import echo_server
+proc = ChildProcess(echo_server, {}, name="orphan-check")
+proc.start(timeout=30)
+print(proc.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the owner dies without closing anything
+"""
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_child_exits_when_its_owner_is_killed(method, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "BTGYM_START_METHOD": method, "PYTHONPATH": str(root)}
+    log = tmp_path / "owner.log"
+    with open(log, "w") as fh:  # a file, not a pipe: a pipe would wait for every holder
+        rc = subprocess.run(
+            [sys.executable, "-c", OWNER_SCRIPT],
+            stdout=fh,
+            stderr=fh,
+            timeout=60,
+            env=env,
+            cwd=tmp_path,
+        ).returncode
+    assert rc == -9, log.read_text()
+    child = int(log.read_text().split()[0])
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"child {child} outlived its owner by 5 s")
 
 
 @pytest.mark.parametrize(
