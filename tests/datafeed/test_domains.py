@@ -194,3 +194,33 @@ def test_domain_reset_params_and_unknown_keys(six_months):
     with pytest.raises(UnknownKeywordError, match="test_period"):
         _random(six_months, episode_params={"test_period": {"days": 1}})
     assert dom.describe().loc["count", "open"] == len(six_months)
+
+
+def test_every_trial_holds_valid_episodes_under_demanding_rules(six_months):
+    """The domain's reset-time check (global prefix sums) agrees with what each trial
+    computes locally: every trial can give train and test episodes that obey
+    start_00 / start_weekdays / time_gap relative to the full data."""
+    dom = _random(
+        six_months,
+        seed=8,
+        trial_params={
+            "sample_duration": {"days": 10},
+            "time_gap": {"days": 5},
+            "test_period": {"days": 3},
+        },
+        episode_params={
+            "sample_duration": {"hours": 20},
+            "time_gap": {"hours": 1},
+            "start_00": True,
+            "start_weekdays": [0, 1],
+        },
+    )
+    full = six_months.index
+    for _ in range(60):
+        trial = dom.sample()
+        for kind in (0, 1):
+            ep = trial.sample(sample_type=kind)
+            row, idx = ep.metadata.source_row, ep.bars.index
+            assert row == 0 or full[row - 1] // NS_PER_DAY < idx[0] // NS_PER_DAY
+            assert (idx[0] // NS_PER_DAY + 3) % 7 in (0, 1)
+            assert (idx[-1] - idx[0]) - (len(idx) - 1) * NS_PER_MINUTE <= 3_600e9

@@ -244,3 +244,24 @@ def test_bars_from_wire_rejects_garbage():
 
     with pytest.raises(ProtocolError):
         Bars.from_wire({"kind": "btgym.bars", "names": ["a"]}, {})
+
+
+def test_generic_csv_errors_name_line_and_column(tmp_path, shared_data):
+    src = (shared_data / "BTC_USD_hour_data.csv").read_text().splitlines()
+    bad_price = [*src[:4], src[4].replace("6544.32", "abc", 1), *src[5:]]
+    path = tmp_path / "btc.csv"
+    path.write_text("\n".join(bad_price) + "\n")
+    with pytest.raises(DataParseError, match="'abc'") as err:
+        load_bars(str(path), parsing_params=BTC_PARAMS)
+    assert err.value.row == 5 and err.value.column == "close"
+    iso = tmp_path / "iso.csv"
+    iso.write_text("t,o,h,l,c\n2020-01-01 00:00,1,2,0.5,1\n2020-01-01 00:0x,1,2,0.5,1\n")
+    params = dict(sep=",", header=0, datetime="t", datetime_format=None, volume=None)
+    with pytest.raises(DataParseError, match="as a datetime") as err:
+        load_bars(str(iso), parsing_params=params)
+    assert err.value.row == 3 and err.value.column == "t"
+    epoch = tmp_path / "epoch.csv"
+    epoch.write_text("t,o,h,l,c\n1539763200000,1,2,0.5,1\n,1,2,0.5,1\n")
+    with pytest.raises(DataParseError, match="missing epoch") as err:
+        load_bars(str(epoch), parsing_params={**params, "datetime_format": "epoch_ms"})
+    assert err.value.row == 3
