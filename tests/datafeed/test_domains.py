@@ -224,3 +224,13 @@ def test_every_trial_holds_valid_episodes_under_demanding_rules(six_months):
             assert row == 0 or full[row - 1] // NS_PER_DAY < idx[0] // NS_PER_DAY
             assert (idx[0] // NS_PER_DAY + 3) % 7 in (0, 1)
             assert (idx[-1] - idx[0]) - (len(idx) - 1) * NS_PER_MINUTE <= 3_600e9
+
+
+def test_domains_survive_pickling_for_spawned_processes(six_months):
+    """Domains travel to a spawned data-server process by pickle (at spawn only)."""
+    import pickle
+
+    dom = _random(six_months, seed=3)
+    dom.reset()
+    clone = pickle.loads(pickle.dumps(dom))
+    assert clone.sample().metadata == dom.sample().metadata
