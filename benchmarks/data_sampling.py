@@ -192,7 +192,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "benchmark": "data_sampling",
         "quick": args.quick,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg_1min_at_end": os.getloadavg()[0],  # other work on the machine
+        },
         "load": load,
         "in_process": local,
         "data_server": served,
