@@ -30,6 +30,7 @@ from btgym.dataserver import protocol as P
 from btgym.dataserver.config import DEFAULT_TIMEOUT
 from btgym.errors import (
     CommError,
+    ConfigError,
     DataServerDiedError,
     DataServerError,
     DataServerRemoteError,
@@ -81,6 +82,8 @@ class DataClient:
         process: ChildProcess | None = None,
         name: str = "data server",
     ) -> None:
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise ConfigError(f"DataClient timeout must be a positive number, got {timeout!r}")
         self.endpoint = endpoint
         self.timeout = float(timeout)
         self.reset_timeout = float(reset_timeout or max(self.timeout, 60.0))

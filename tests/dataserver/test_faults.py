@@ -149,6 +149,8 @@ def test_config_errors_are_raised_before_spawning():
         DataServerProcess(data_config(), timeot=3)
     with pytest.raises(DataServerError, match="not started"):
         DataServerProcess(data_config()).client()
+    with pytest.raises(ConfigError, match="timeout"):
+        DataClient("ipc:///nowhere.sock", timeout=0)
 
 
 def test_closed_client_raises(server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import psutil
 import pytest
 
-from btgym.datafeed import Episode, Trial
+from btgym.datafeed import Episode, Trial, make_domain
 from btgym.dataserver import DataClient
 from btgym.errors import DataServerRemoteError, UnknownKeywordError
 from tests.dataserver.conftest import data_config, eurusd, local_domain
@@ -199,3 +200,20 @@ def test_serving_never_rereads_files(start_server, tmp_path):
         assert len(client.sample()) == 10 * 24 * 60
         client.reset(seed=3, trial_params={"sample_duration": {"days": 4}})
         assert len(client.sample(sample_type=1)) == 4 * 24 * 60
+
+
+@pytest.mark.parametrize("form", ["domain object", "dict of DataConfig keys"])
+def test_server_takes_a_domain_object_or_a_config_dict(start_server, form):
+    config = data_config(seed=23)
+    if form == "domain object":
+        source = make_domain(config)  # pickled to the child at spawn, loaded there
+    else:
+        source = dataclasses.asdict(config)
+    proc = start_server(source)
+    local = local_domain(config)
+    with proc.client() as client:
+        assert client.info()["domain"] == "BTgymRandomDataDomain"
+        for sample_type in (0, 1):
+            assert_same_sample(
+                client.sample(sample_type=sample_type), local.sample(sample_type=sample_type)
+            )
