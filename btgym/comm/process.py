@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -135,6 +136,14 @@ def _child_main(
 
 
 # --------------------------------------------------------------------------- parent side
+
+
+def _remove_ipc_dir(endpoint: str | None) -> None:
+    """Remove the private ipc dir of a stopped child (a killed one can't do it)."""
+    if endpoint and endpoint.startswith("ipc://"):
+        folder = os.path.dirname(endpoint[len("ipc://") :])
+        if os.path.basename(folder).startswith("btgym-"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class ChildProcess:
@@ -281,6 +290,7 @@ class ChildProcess:
             self._proc.join(1.0)
         self._exitcode = self._proc.exitcode
         self._drain()
+        _remove_ipc_dir(self.endpoint)
         with contextlib.suppress(Exception):
             self._conn.close()
         with contextlib.suppress(Exception):

@@ -50,9 +50,14 @@ def test_remote_exception_carries_child_traceback(echo):
 
 
 def test_killed_child_is_named_error_fast(echo):
-    _proc, client = echo
+    proc, client = echo
     with pytest.raises(ServerDiedError, match="exit code 7"):
         client.request("die")
+    if client.endpoint.startswith("ipc://"):
+        folder = Path(client.endpoint[len("ipc://") :]).parent
+        assert folder.is_dir()
+        proc.stop()
+        assert not folder.exists()  # the dead child could not remove it; stop() did
 
 
 def test_silent_server_times_out(echo):
