@@ -48,13 +48,15 @@ def load_bars(
         dataframe: a DataFrame, list of DataFrames, or mapping ``name -> DataFrame``
             (instead of ``filename``).
         parsing_params: how to read CSV files (default: HistData generic ASCII).
-        data_names: asset names; for a single source, ``data_names[0]`` names it;
-            for a mapping, the order of the assets (must be its keys).
+        data_names: asset names; for a single source, ``data_names[0]`` names it
+            (several names must match a multi-asset source one to one); for a
+            mapping, the order of the assets (must be its keys).
         timeframe: bar length in minutes (default: from the parsing params or the
             synthetic source; 1 for DataFrames).
 
     Raises:
-        ConfigError: no source, or both ``filename`` and ``dataframe``.
+        ConfigError: no source, both ``filename`` and ``dataframe``, or
+            ``data_names`` that do not match the source's assets.
         DataFileNotFoundError, DataParseError, DataValidationError: bad data.
     """
     if (filename is None) == (dataframe is None):
@@ -74,6 +76,12 @@ def load_bars(
         arrays = {n: (b.index, b.values[b.names[0]]) for n, b in parts.items()}
         return Bars.from_arrays(arrays, tfs.pop())
     bars = _single(source, params, names[0] if names else None, timeframe, allow_multi=True)
+    if names and len(names) > 1 and len(names) != len(bars.names):
+        raise ConfigError(
+            f"data_names {names!r} name {len(names)} assets but the source holds "
+            f"{len(bars.names)} ({bars.names!r}); for several files per asset use a "
+            f"mapping name -> source"
+        )
     if names and len(names) == len(bars.names) and names != bars.names:
         bars = Bars(names, bars.index, dict(zip(names, bars.values.values())), bars.timeframe)
     return bars

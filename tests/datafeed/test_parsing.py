@@ -117,6 +117,38 @@ def test_dataframe_source_and_mapping_of_dataframes():
     assert multi.names == ("a", "b") and len(multi) == 4  # intersection of stamps
 
 
+def test_data_names_order_rename_or_refuse_assets(tmp_path):
+    from btgym.datafeed import CointegratedPairSource, SineSource
+
+    a = write_rows(tmp_path / "a.csv", GOOD_ROWS)
+    mapping = {"x": a, "y": SineSource(num_bars=100, start="2017-01-02 02:00")}
+    assert load_bars(mapping, data_names=["y", "x"]).names == ("y", "x")
+    with pytest.raises(ConfigError, match="do not match"):
+        load_bars(mapping, data_names=["x", "z"])
+    pair = CointegratedPairSource(num_bars=50)
+    assert load_bars(pair, data_names=["eur", "usd"]).names == ("eur", "usd")
+    # two names for one asset would silently drop one: refused, naming both counts
+    with pytest.raises(ConfigError, match="name 2 assets but the source holds 1"):
+        load_bars([a], data_names=["A", "B"])
+
+
+def test_names_param_labels_a_headerless_file(tmp_path):
+    path = write_rows(tmp_path / "n.csv", [r.replace(" ", "T") for r in GOOD_ROWS])
+    params = ParsingParams(
+        names=("t", "o", "h", "l", "c", "v"),
+        datetime="t",
+        open="o",
+        high="h",
+        low="l",
+        close="c",
+        volume="v",
+        datetime_format="%Y%m%dT%H%M%S",
+    )
+    bars = load_bars(path, parsing_params=params)
+    assert bars.frame().index[1] == pd.Timestamp("2017-01-02 02:01")
+    assert bars.values["default_asset"][1, :4].tolist() == [1.05209, 1.05209, 1.05177, 1.05179]
+
+
 def test_multi_asset_alignment_warns_about_dropped_bars():
     idx = pd.date_range("2020-01-01", periods=6, freq="1min")
     a = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5}, index=idx)
