@@ -1,0 +1,104 @@
+"""Building the envs a trainer runs.
+
+A trainer takes either ``env_fns`` (one zero-argument callable per worker / vector
+env slot, picklable so it can travel to a spawned process) or ``env_kwargs`` (the
+keywords of :class:`btgym.BTgymEnv`; the trainer then calls
+``btgym.envs.make_env_fns(n, **env_kwargs)``, so all its envs share one data
+server, and it stores the keywords in its checkpoints for ``btgym eval``).
+
+:class:`GuardedEnvFn` wraps a callable so that, when it runs in a process other
+than the one that made it (a gymnasium ``AsyncVectorEnv`` or SB3 ``SubprocVecEnv``
+worker), that process ends when its parent dies: no orphan survives a SIGKILLed
+trainer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+
+from btgym.comm.process import _watch_parent
+from btgym.errors import ConfigError
+from btgym.log import get_logger
+
+log = get_logger(__name__)
+
+EnvFn = Callable[[], gym.Env]
+
+
+class GuardedEnvFn:
+    """``fn`` plus a parent-death watch when called in a child process.
+
+    Args:
+        fn: zero-argument env factory.
+        wrap: optional ``wrap(env) -> env`` applied to the new env.
+    """
+
+    def __init__(self, fn: EnvFn, wrap: Callable[[gym.Env], gym.Env] | None = None) -> None:
+        self.fn, self.wrap = fn, wrap
+        self.parent_pid = os.getpid()
+
+    def __call__(self) -> gym.Env:
+        if os.getpid() != self.parent_pid:
+            _watch_parent(self.parent_pid)
+        env = self.fn()
+        return self.wrap(env) if self.wrap is not None else env
+
+
+class EnvGroup:
+    """The env factories of one trainer and whatever they share (a data server).
+
+    Args:
+        n: number of envs.
+        env_fns: explicit factories (one, repeated, or exactly ``n``).
+        env_kwargs: keywords for ``btgym.envs.make_env_fns``.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        env_fns: Sequence[EnvFn] | EnvFn | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.env_kwargs = dict(env_kwargs) if env_kwargs is not None else None
+        self._owner: Any = None
+        if env_fns is not None and env_kwargs is not None:
+            raise ConfigError("pass env_fns or env_kwargs, not both")
+        if env_fns is None and env_kwargs is None:
+            raise ConfigError("a trainer needs env_fns or env_kwargs")
+        if env_fns is not None:
+            fns = [env_fns] * n if callable(env_fns) else list(env_fns)
+            if len(fns) == 1 and n > 1:
+                fns = fns * n
+            if len(fns) != n:
+                raise ConfigError(f"got {len(fns)} env_fns for {n} workers")
+            self.fns: list[EnvFn] = fns
+        else:
+            self.fns = self._from_kwargs(n, self.env_kwargs)
+
+    def _from_kwargs(self, n: int, kwargs: dict[str, Any]) -> list[EnvFn]:
+        from btgym.envs import make_env_fns
+
+        result = make_env_fns(n, **kwargs)
+        self._owner = result
+        return list(result)
+
+    def close(self) -> None:
+        """Stop what the envs share (idempotent)."""
+        owner, self._owner = self._owner, None
+        close = getattr(owner, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+
+    def spaces(self) -> tuple[gym.Space, gym.Space]:
+        """Observation and action space, from a short-lived env of the first factory."""
+        env = self.fns[0]()
+        try:
+            return env.observation_space, env.action_space
+        finally:
+            env.close()

@@ -1,0 +1,336 @@
+"""PPO over a gymnasium vector env (clipped objective, GAE, value clipping).
+
+Rollouts of ``n_steps`` x ``num_envs`` steps, then ``n_epochs`` passes of
+``n_minibatches`` shuffled minibatches (whole env sequences for an LSTM policy).
+The vector env runs in ``SAME_STEP`` autoreset mode, so a finished episode's last
+``info`` (with the :class:`~btgym.algorithms.common.monitor.EpisodeMonitor`
+statistics) and final observation (to bootstrap time-limit truncations) arrive with
+the step that ended it. Checkpoints are taken between updates.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from btgym.algorithms.common.actors import make_actor, state_to_torch
+from btgym.algorithms.common.base import BaseTrainer
+from btgym.algorithms.common.buffers import RolloutBuffer
+from btgym.algorithms.common.envs import GuardedEnvFn
+from btgym.algorithms.common.logger import Tags
+from btgym.algorithms.common.monitor import IMAGE_KEY, STATS_KEY, EpisodeMonitor
+from btgym.algorithms.common.policies import ActorCritic
+from btgym.algorithms.common.seeding import rng_state, set_rng_state, spawn_streams
+from btgym.algorithms.common.training import (
+    EpisodeBook,
+    Progress,
+    ProgressCallback,
+    RateMeter,
+    TrainResult,
+)
+from btgym.algorithms.ppo.config import PPOConfig
+from btgym.log import get_logger
+
+log = get_logger(__name__)
+
+
+class PPO(BaseTrainer):
+    """Proximal policy optimisation on ``num_envs`` envs.
+
+    Example::
+
+        from btgym.algorithms import PPO
+        with PPO(env_kwargs=dict(filename="sine.csv"), logdir="runs/ppo",
+                 num_envs=2, total_steps=50_000, seed=0) as algo:
+            result = algo.train()
+
+    See :class:`~btgym.algorithms.common.base.BaseTrainer` for the arguments and
+    :class:`PPOConfig` for the keywords.
+    """
+
+    config_cls = PPOConfig
+    config: PPOConfig
+
+    @property
+    def n_envs(self) -> int:
+        return self.config.num_envs
+
+    def make_vec_env(self) -> gym.vector.VectorEnv:
+        """The vector env (SAME_STEP autoreset; env 0 renders episode images)."""
+        cfg = self.config
+        fns = [
+            GuardedEnvFn(
+                fn,
+                wrap=functools.partial(
+                    EpisodeMonitor, image_every=cfg.image_every if i == 0 else 0
+                ),
+            )
+            for i, fn in enumerate(self.envs.fns)
+        ]
+        mode = gym.vector.AutoresetMode.SAME_STEP
+        if cfg.vec_env == "sync":
+            return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+        return gym.vector.AsyncVectorEnv(fns, context="spawn", autoreset_mode=mode)
+
+    def train(
+        self,
+        total_steps: int | None = None,
+        *,
+        resume: bool = False,
+        callback: ProgressCallback | None = None,
+    ) -> TrainResult:
+        """Train until ``total_steps`` env steps (all envs together) are done.
+
+        Same contract as :meth:`btgym.algorithms.A3C.train`.
+        """
+        if total_steps is not None:
+            self.config = self.config.replace(total_steps=int(total_steps))
+        ckpt = self._resume_payload(resume)
+        model_stream, streams = spawn_streams(self.config.seed, self.config.num_envs)
+        model = self._build_model(ckpt, model_stream).to(self.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.config.lr, eps=1e-5)
+        rng = model_stream.rng
+        torch.manual_seed(model_stream.torch_seed)
+        counters = {"env_steps": 0, "episodes": 0, "updates": 0, "wall_time": 0.0}
+        if ckpt is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            counters.update(ckpt["counters"])
+            set_rng_state(ckpt["rng"], rng)
+            log.info(f"resuming ppo from step {counters['env_steps']} ({self.checkpoint_file})")
+        seeds = (
+            [s.env_seed for s in streams]
+            if ckpt is None
+            else [int(x) for x in rng.integers(2**31 - 1, size=len(streams))]
+        )
+        with self._threads():
+            return _PPORun(self, model, optimizer, rng, counters, ckpt).execute(seeds, callback)
+
+
+class _PPORun:
+    """One :meth:`PPO.train` call."""
+
+    def __init__(self, algo: PPO, model: ActorCritic, optimizer, rng, counters, ckpt) -> None:
+        self.algo, self.cfg, self.model, self.optimizer = algo, algo.config, model, optimizer
+        self.rng, self.counters, self.dev = rng, counters, algo.device
+        self.logger = algo._logger(ckpt)
+        self.book = EpisodeBook(self.logger, episodes=int(counters["episodes"]))
+        self.rate = RateMeter(int(counters["env_steps"]))
+        self.steps = int(counters["env_steps"])
+        self.start_steps = self.steps
+        self.actor = make_actor(model, rng)
+
+    def execute(self, seeds: list[int], callback: ProgressCallback | None) -> TrainResult:
+        cfg, model = self.cfg, self.model
+        t0 = time.monotonic()
+        interrupted = False
+        venv = self.algo.make_vec_env()
+        try:
+            buf = RolloutBuffer(
+                cfg.n_steps,
+                cfg.num_envs,
+                {k: tuple(_leaf(venv.single_observation_space, k).shape) for k in model.keys},
+                model.adapter.dim,
+                torch.long if model.adapter.kind == "categorical" else torch.float32,
+                self.dev,
+            )
+            obs, _ = venv.reset(seed=seeds)
+            state = self.actor.initial_state(cfg.num_envs)
+            starts = np.ones(cfg.num_envs, dtype=np.float32)
+            next_ckpt = self.steps + cfg.checkpoint_every
+            while self.steps < cfg.total_steps:
+                lr = cfg.learning_rate(self.steps / cfg.total_steps)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                obs, state, starts = self._rollout(venv, buf, obs, state, starts)
+                scalars = self._update(buf)
+                self.actor.refresh()
+                self.steps += cfg.n_steps * cfg.num_envs
+                self.counters["updates"] += 1
+                scalars["learning_rate"] = lr
+                self._log(scalars)
+                if self.steps >= next_ckpt:
+                    self._checkpoint(t0)
+                    next_ckpt = self.steps + cfg.checkpoint_every
+                if callback is not None:
+                    callback(self._progress())
+        except KeyboardInterrupt:
+            interrupted = True
+            log.warning("interrupted: closing envs and writing a final checkpoint")
+        finally:
+            venv.close(terminate=interrupted)
+        path = self._checkpoint(t0)
+        self.logger.close()
+        if callback is not None:
+            callback(self._progress())
+        wall = time.monotonic() - t0
+        return TrainResult(
+            algo="ppo",
+            steps=self.steps,
+            episodes=self.book.episodes,
+            updates=int(self.counters["updates"]),
+            mean_return=self.book.mean_return,
+            wall_time=wall,
+            steps_per_sec=(self.steps - self.start_steps) / wall if wall > 0 else 0.0,
+            checkpoint=str(path),
+            logdir=str(self.algo.logdir),
+            interrupted=interrupted,
+        )
+
+    # ------------------------------------------------------------------ rollout
+
+    def _rollout(self, venv, buf: RolloutBuffer, obs, state, starts):
+        cfg, model, dev, actor = self.cfg, self.model, self.dev, self.actor
+        buf.reset(state_to_torch(state, dev))
+        for _ in range(cfg.n_steps):
+            actions, log_probs, values, state = actor.act(obs, state, starts)
+            obs_t = model.obs_to_tensor(obs, dev)
+            obs, rewards, term, trunc, infos = venv.step(model.adapter.to_env_batch(actions))
+            rewards = np.asarray(rewards, dtype=np.float64) * cfg.reward_scale
+            term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
+            for i in np.flatnonzero(trunc & ~term):  # time limit: bootstrap from V(final obs)
+                sub = tuple(s[i : i + 1] for s in state)
+                final = _batch1(infos["final_obs"][i])
+                rewards[i] += cfg.gamma * float(actor.value(final, sub, np.zeros(1))[0])
+            dones = (term | trunc).astype(np.float32)
+            buf.add(
+                obs_t,
+                torch.as_tensor(actions, device=dev),
+                torch.as_tensor(log_probs, dtype=torch.float32, device=dev),
+                torch.as_tensor(values, dtype=torch.float32, device=dev),
+                torch.as_tensor(rewards, dtype=torch.float32, device=dev),
+                torch.as_tensor(dones, device=dev),
+                torch.as_tensor(starts, dtype=torch.float32, device=dev),
+            )
+            self._episodes(infos, self.steps + buf.pos * cfg.num_envs)
+            starts = dones
+        last = actor.value(obs, state, starts)
+        buf.compute(
+            torch.as_tensor(last, dtype=torch.float32, device=dev), cfg.gamma, cfg.gae_lambda
+        )
+        return obs, state, starts
+
+    def _episodes(self, infos: dict[str, Any], step: int) -> None:
+        final = infos.get("final_info")
+        if not final or STATS_KEY not in final:
+            return
+        stats, mask = final[STATS_KEY], final.get(f"_{STATS_KEY}")
+        for i in np.flatnonzero(mask if mask is not None else infos["_final_info"]):
+            self.book.add(
+                {k: float(v[i]) for k, v in stats.items() if not k.startswith("_")}, step, int(i)
+            )
+        if IMAGE_KEY in final:
+            for i in np.flatnonzero(final[f"_{IMAGE_KEY}"]):
+                self.book.image(np.asarray(final[IMAGE_KEY][i], dtype=np.uint8), step)
+
+    # ------------------------------------------------------------------ update
+
+    def _update(self, buf: RolloutBuffer) -> dict[str, float]:
+        cfg, model = self.cfg, self.model
+        acc: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "policy_loss",
+                "value_loss",
+                "entropy",
+                "grad_norm",
+                "approx_kl",
+                "clip_fraction",
+            )
+        }
+        for _ in range(cfg.n_epochs):
+            for batch in buf.minibatches(cfg.n_minibatches, self.rng, model.recurrent):
+                out = self._loss(batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                out.pop("loss").backward()
+                gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                out["grad_norm"] = float(gn)
+                for k, v in out.items():
+                    acc[k].append(float(v))
+            if cfg.target_kl is not None and np.mean(acc["approx_kl"]) > 1.5 * cfg.target_kl:
+                break
+        return {k: float(np.mean(v)) for k, v in acc.items() if v}
+
+    def _loss(self, batch) -> dict[str, Any]:
+        cfg = self.cfg
+        log_probs, entropy, values = self.model.evaluate(
+            batch.obs, batch.actions, batch.state, batch.starts
+        )
+        adv = batch.advantages
+        if cfg.normalize_advantage and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        log_ratio = log_probs - batch.log_probs
+        ratio = log_ratio.exp()
+        clipped = ratio.clamp(1.0 - cfg.clip_range, 1.0 + cfg.clip_range)
+        policy_loss = torch.max(-adv * ratio, -adv * clipped).mean()
+        if cfg.clip_range_vf is not None:
+            v_clip = batch.values + (values - batch.values).clamp(
+                -cfg.clip_range_vf, cfg.clip_range_vf
+            )
+            value_loss = (
+                0.5 * torch.max((values - batch.returns) ** 2, (v_clip - batch.returns) ** 2).mean()
+            )
+        else:
+            value_loss = 0.5 * ((values - batch.returns) ** 2).mean()
+        ent = entropy.mean()
+        loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * ent
+        with torch.no_grad():
+            approx_kl = ((ratio - 1.0) - log_ratio).mean()
+            clip_fraction = ((ratio - 1.0).abs() > cfg.clip_range).float().mean()
+        return {
+            "loss": loss,
+            "policy_loss": policy_loss.detach(),
+            "value_loss": value_loss.detach(),
+            "entropy": ent.detach(),
+            "approx_kl": approx_kl,
+            "clip_fraction": clip_fraction,
+        }
+
+    # ------------------------------------------------------------------ outputs
+
+    def _log(self, scalars: dict[str, float]) -> None:
+        tags = {
+            "policy_loss": Tags.POLICY_LOSS,
+            "value_loss": Tags.VALUE_LOSS,
+            "entropy": Tags.ENTROPY,
+            "grad_norm": Tags.GRAD_NORM,
+            "learning_rate": Tags.LEARNING_RATE,
+            "approx_kl": "train/approx_kl",
+            "clip_fraction": "train/clip_fraction",
+        }
+        for key, value in scalars.items():
+            self.logger.scalar(tags[key], value, self.steps)
+        self.logger.scalar(Tags.STEPS_PER_SEC, self.rate.rate(self.steps), self.steps)
+
+    def _progress(self) -> Progress:
+        return Progress(
+            self.steps,
+            self.cfg.total_steps,
+            self.book.episodes,
+            self.book.mean_return,
+            self.rate.last,
+        )
+
+    def _checkpoint(self, t0: float):
+        counters = dict(self.counters)
+        counters.update(
+            env_steps=self.steps,
+            episodes=self.book.episodes,
+            wall_time=float(self.counters["wall_time"]) + time.monotonic() - t0,
+        )
+        return self.algo._save(self.model, self.optimizer, counters, rng=rng_state(self.rng))
+
+
+def _batch1(obs: Any) -> Any:
+    if isinstance(obs, dict):
+        return {k: np.asarray(v)[None] for k, v in obs.items()}
+    return np.asarray(obs)[None]
+
+
+def _leaf(space: gym.Space, key: str) -> gym.Space:
+    return space if key == "" else space[key]
