@@ -106,6 +106,14 @@ class Bars:
         """One DataFrame for a single asset, else a dict of them (BTGym's ``.data``)."""
         return self.frame() if len(self.names) == 1 else self.frames()
 
+    def describe(self) -> pd.DataFrame:
+        """Summary statistics (``DataFrame.describe()``); with several assets, the
+        asset names form the outer column level."""
+        frames = self.frames()
+        if len(frames) == 1:
+            return next(iter(frames.values())).describe()
+        return pd.concat({n: f.describe() for n, f in frames.items()}, axis=1)
+
     def slice(self, start: int, stop: int) -> Bars:
         """Rows ``[start, stop)`` as new Bars sharing memory with these (no copy)."""
         start, stop, _ = slice(start, stop).indices(len(self.index))
@@ -195,6 +203,28 @@ class Bars:
     def from_frame(cls, frame: pd.DataFrame, name: str = "default_asset", timeframe: int = 1):
         """Build single-asset Bars from one canonical frame."""
         return cls.from_frames({name: frame}, timeframe)
+
+
+class BarsView:
+    """Mixin: BTGym's data views (``data``, ``data_names``, ``describe()``) of any
+    object with a ``bars`` attribute (datasets, domains, trials, episodes)."""
+
+    __slots__ = ()
+    bars: Bars
+
+    @property
+    def data(self) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """One DataFrame (single asset) or a dict of them (several assets)."""
+        return self.bars.data()
+
+    @property
+    def data_names(self) -> tuple[str, ...]:
+        """Asset names."""
+        return self.bars.names
+
+    def describe(self) -> pd.DataFrame:
+        """Summary statistics of the data (see :meth:`Bars.describe`)."""
+        return self.bars.describe()
 
 
 def _stamps_of(frame: pd.DataFrame) -> np.ndarray:

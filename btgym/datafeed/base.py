@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from btgym.datafeed.bars import Bars
+from btgym.datafeed.bars import Bars, BarsView
 from btgym.datafeed.btfeed import BTgymArrayFeed, make_feeds
 from btgym.datafeed.episode import Episode
-from btgym.datafeed.meta import SampleMeta
+from btgym.datafeed.meta import SampleMeta, draw_request
 from btgym.datafeed.sampling import (
     SampleParams,
     explain_no_start,
@@ -23,7 +22,7 @@ from btgym.datafeed.sampling import (
 )
 from btgym.datafeed.seeding import SeedLike, as_generator
 from btgym.datafeed.timeutil import NS_PER_MINUTE, duration_ns, stamp_str
-from btgym.errors import ConfigError, SamplingError
+from btgym.errors import SamplingError
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -89,7 +88,7 @@ def plan_samples(
     return Plan(n, train_end, test_end, (train, test))
 
 
-class EpisodeSource:
+class EpisodeSource(BarsView):
     """Base of :class:`~btgym.datafeed.dataset.BTgymDataset` and
     :class:`~btgym.datafeed.trial.Trial`: samples :class:`Episode` objects.
 
@@ -121,16 +120,6 @@ class EpisodeSource:
         raise NotImplementedError
 
     @property
-    def data(self) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        """The data: one DataFrame for one asset, else a dict of them."""
-        return self.bars.data()
-
-    @property
-    def data_names(self) -> tuple[str, ...]:
-        """Asset names."""
-        return self.bars.names
-
-    @property
     def is_ready(self) -> bool:
         """``reset()`` has run."""
         return self._plan is not None
@@ -151,14 +140,6 @@ class EpisodeSource:
         if self._plan is None:
             self.reset()
         return self._plan
-
-    def describe(self) -> pd.DataFrame:
-        """Summary statistics of the data (``DataFrame.describe()``; assets as the
-        outer column level when there are several)."""
-        frames = self.bars.frames()
-        if len(frames) == 1:
-            return next(iter(frames.values())).describe()
-        return pd.concat({n: f.describe() for n, f in frames.items()}, axis=1)
 
     def to_btfeed(self) -> dict[str, BTgymArrayFeed]:
         """All of the data as backtrader feeds ``{name: feed}``."""
@@ -214,14 +195,10 @@ class EpisodeSource:
         plan = self._ready_plan()
         if not get_new and self._last is not None:
             return self._last
-        kind = _kind(sample_type)
+        kind, b_alpha, b_beta = draw_request(sample_type, b_alpha, b_beta)
         starts = plan.starts[kind]
         if not len(starts):
             raise SamplingError(f"{self.name}: no test period set, cannot sample a test episode")
-        if kind:
-            b_alpha = b_beta = 1.0
-        elif not (b_alpha > 0 and b_beta > 0):
-            raise ConfigError(f"b_alpha and b_beta must be > 0, got {b_alpha}, {b_beta}")
         bars = self.bars
         limit = limit_row_of(bars.index, timestamp)
         row = pick_start(starts, self.rng, plan.num_rows, b_alpha, b_beta, limit, self._what)
@@ -248,9 +225,3 @@ class EpisodeSource:
             name=f"{_KINDS[kind]}_{self._what}_{self.sample_num}_of_{self._label}"
             f"_at_{stamp_str(index[row])}",
         )
-
-
-def _kind(sample_type: Any) -> int:
-    if sample_type in (0, 1):  # also True/False
-        return int(sample_type)
-    raise ConfigError(f"sample_type must be 0 (train) or 1 (test), got {sample_type!r}")

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from btgym.datafeed.bars import BarsView
 from btgym.datafeed.loader import SourceHolder
-from btgym.datafeed.meta import SampleMeta
+from btgym.datafeed.meta import SampleMeta, draw_request
 from btgym.datafeed.parsing import ParsingParams
 from btgym.datafeed.sampling import (
     ALL_WEEKDAYS,
@@ -38,7 +38,7 @@ from btgym.datafeed.sampling import (
 from btgym.datafeed.seeding import SeedLike, as_generator, draw_seed
 from btgym.datafeed.timeutil import NS_PER_MINUTE, duration_dict, duration_ns, stamp_str
 from btgym.datafeed.trial import Trial
-from btgym.errors import ConfigError, SamplingError, check_keywords
+from btgym.errors import SamplingError, check_keywords
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -79,7 +79,7 @@ class DomainPlan:
     episode_cum: np.ndarray  # prefix sums of the valid-episode-start mask
 
 
-class BTgymRandomDataDomain(SourceHolder):
+class BTgymRandomDataDomain(SourceHolder, BarsView):
     """Trials drawn at random from the data; target trials from ``target_period``.
 
     Args:
@@ -93,9 +93,12 @@ class BTgymRandomDataDomain(SourceHolder):
             10 hours, any weekday.
         target_period: the domain's test part at the end of the data (trials with
             ``sample_type=1`` lie wholly in it). Default 0: none.
-        name: the domain's name. seed: int, ``SeedSequence`` or ``Generator``.
+        name: the domain's name (default ``"RndDataDomain"``; ``"SeqDataDomain"``
+            for the sequential domain). seed: int, ``SeedSequence`` or ``Generator``.
         task, log_level: kept for BTGym compatibility.
     """
+
+    _default_name = "RndDataDomain"
 
     def __init__(
         self,
@@ -106,13 +109,13 @@ class BTgymRandomDataDomain(SourceHolder):
         parsing_params: ParsingParams | Mapping[str, Any] | None = None,
         target_period: Mapping[str, int] | None = None,
         timeframe: int | None = None,
-        name: str = "RndDataDomain",
+        name: str | None = None,
         data_names: Sequence[str] | None = ("default_asset",),
         seed: SeedLike = None,
         task: int = 0,
         log_level: Any = None,
     ) -> None:
-        self.name, self.task = name, task
+        self.name, self.task = name or self._default_name, task
         self.trial_params = SampleParams.from_dict(
             trial_params, "trial_params", TRIAL_KEYS, base=SampleParams(**TRIAL_DEFAULTS)
         )
@@ -130,26 +133,9 @@ class BTgymRandomDataDomain(SourceHolder):
     # ------------------------------------------------------------------ data views
 
     @property
-    def data(self) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        """All data: one DataFrame for one asset, else a dict of them."""
-        return self.bars.data()
-
-    @property
-    def data_names(self) -> tuple[str, ...]:
-        """Asset names."""
-        return self.bars.names
-
-    @property
     def is_ready(self) -> bool:
         """``reset()`` has run."""
         return self._plan is not None
-
-    def describe(self) -> pd.DataFrame:
-        """Summary statistics of the data (``DataFrame.describe()``)."""
-        frames = self.bars.frames()
-        if len(frames) == 1:
-            return next(iter(frames.values())).describe()
-        return pd.concat({n: f.describe() for n, f in frames.items()}, axis=1)
 
     @property
     def trial_episode_params(self) -> SampleParams:
@@ -288,15 +274,11 @@ class BTgymRandomDataDomain(SourceHolder):
             self.reset()
         if not get_new and self._last is not None:
             return self._last
-        kind = _kind(sample_type)
+        kind, b_alpha, b_beta = draw_request(sample_type, b_alpha, b_beta)
         plan = self._plan
         starts = plan.starts[kind]
         if not len(starts):
             raise SamplingError(f"{self.name}: no target_period set, cannot sample a test trial")
-        if kind:
-            b_alpha = b_beta = 1.0
-        elif not (b_alpha > 0 and b_beta > 0):
-            raise ConfigError(f"b_alpha and b_beta must be > 0, got {b_alpha}, {b_beta}")
         limit = limit_row_of(self.bars.index, timestamp)
         row = pick_start(starts, self._rng, plan.trial_rows, b_alpha, b_beta, limit, "trial")
         return self._emit(row, row + plan.trial_rows, kind, epoch=0)
@@ -334,9 +316,3 @@ class BTgymRandomDataDomain(SourceHolder):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, filename={self.filename!r})"
-
-
-def _kind(sample_type: Any) -> int:
-    if sample_type in (0, 1):
-        return int(sample_type)
-    raise ConfigError(f"sample_type must be 0 (train) or 1 (test), got {sample_type!r}")

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from btgym.datafeed.bars import Bars
+from btgym.datafeed.bars import Bars, BarsView
 from btgym.datafeed.btfeed import BTgymArrayFeed, make_feeds
 from btgym.datafeed.meta import SampleMeta
 from btgym.errors import ProtocolError
@@ -16,7 +15,7 @@ from btgym.errors import ProtocolError
 WIRE_KIND = "btgym.episode"
 
 
-class Episode:
+class Episode(BarsView):
     """The bars of one episode (a slice of its trial's bars, no copy) and its metadata.
 
     Attributes:
@@ -38,21 +37,11 @@ class Episode:
         return f"Episode({self.metadata.name!r}, {len(self.bars)} bars of {self.bars.names})"
 
     @property
-    def data(self) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        """One DataFrame (single asset) or a dict of them (several assets)."""
-        return self.bars.data()
-
-    @property
     def filename(self) -> str:
         """BTGym's sample id (same as ``name``)."""
         return self.metadata.name
 
     name = filename
-
-    @property
-    def data_names(self) -> tuple[str, ...]:
-        """Asset names."""
-        return self.bars.names
 
     def to_btfeed(self) -> dict[str, BTgymArrayFeed]:
         """``{asset name: backtrader feed}`` over the episode's bars (fast, array-backed)."""

@@ -10,6 +10,35 @@ from typing import Any
 from btgym.errors import ConfigError, check_keywords
 
 
+def sample_kind(sample_type: Any) -> int:
+    """``sample_type`` as 0 (train) or 1 (test); ``False``/``True`` are accepted.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if sample_type in (0, 1):
+        return int(sample_type)
+    raise ConfigError(f"sample_type must be 0 (train) or 1 (test), got {sample_type!r}")
+
+
+def check_beta(b_alpha: float, b_beta: float) -> tuple[float, float]:
+    """The Beta parameters of a start draw as floats.
+
+    Raises:
+        ConfigError: either is not > 0.
+    """
+    if not (float(b_alpha) > 0 and float(b_beta) > 0):
+        raise ConfigError(f"b_alpha and b_beta must be > 0, got {b_alpha}, {b_beta}")
+    return float(b_alpha), float(b_beta)
+
+
+def draw_request(sample_type: Any, b_alpha: float, b_beta: float) -> tuple[int, float, float]:
+    """Checked ``(kind, b_alpha, b_beta)`` of a ``sample()`` call; test draws are
+    uniform (1, 1) whatever is asked, as in BTGym."""
+    kind = sample_kind(sample_type)
+    return (kind, 1.0, 1.0) if kind else (kind, *check_beta(b_alpha, b_beta))
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataSampleConfig:
     """BTGym's sampling request (``trial_config`` / ``episode_config`` of ``env.reset``).
@@ -31,15 +60,10 @@ class DataSampleConfig:
     b_beta: float = 1.0
 
     def __post_init__(self) -> None:
-        st = self.sample_type
-        if isinstance(st, bool):
-            object.__setattr__(self, "sample_type", int(st))
-        elif st not in (0, 1):
-            raise ConfigError(f"sample_type must be 0 (train) or 1 (test), got {st!r}")
-        if not (float(self.b_alpha) > 0 and float(self.b_beta) > 0):
-            raise ConfigError(f"b_alpha and b_beta must be > 0, got {self.b_alpha}, {self.b_beta}")
-        object.__setattr__(self, "b_alpha", float(self.b_alpha))
-        object.__setattr__(self, "b_beta", float(self.b_beta))
+        object.__setattr__(self, "sample_type", sample_kind(self.sample_type))
+        b_alpha, b_beta = check_beta(self.b_alpha, self.b_beta)
+        object.__setattr__(self, "b_alpha", b_alpha)
+        object.__setattr__(self, "b_beta", b_beta)
         object.__setattr__(self, "get_new", bool(self.get_new))
 
     @classmethod

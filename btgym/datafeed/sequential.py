@@ -19,15 +19,13 @@ take test episodes from each trial (``trial.sample(sample_type=1)``), so
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from btgym.datafeed.domain import BTgymRandomDataDomain, DomainPlan
-from btgym.datafeed.parsing import ParsingParams
+from btgym.datafeed.meta import sample_kind
 from btgym.datafeed.sampling import valid_start_mask
-from btgym.datafeed.seeding import SeedLike
 from btgym.datafeed.timeutil import NS_PER_MINUTE, duration_ns
 from btgym.datafeed.trial import Trial
 from btgym.errors import ConfigError, SamplingError
@@ -43,35 +41,10 @@ class BTgymSequentialDataDomain(BTgymRandomDataDomain):
     ``trial_params['expanding']`` picks expanding windows.
     """
 
-    def __init__(
-        self,
-        filename: Any = None,
-        dataframe: Any = None,
-        trial_params: Mapping[str, Any] | None = None,
-        episode_params: Mapping[str, Any] | None = None,
-        parsing_params: ParsingParams | Mapping[str, Any] | None = None,
-        target_period: Mapping[str, int] | None = None,
-        timeframe: int | None = None,
-        name: str = "SeqDataDomain",
-        data_names: Sequence[str] | None = ("default_asset",),
-        seed: SeedLike = None,
-        task: int = 0,
-        log_level: Any = None,
-    ) -> None:
-        super().__init__(
-            filename,
-            dataframe,
-            trial_params,
-            episode_params,
-            parsing_params,
-            target_period,
-            timeframe,
-            name,
-            data_names,
-            seed,
-            task,
-            log_level,
-        )
+    _default_name = "SeqDataDomain"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._check_no_target()
         self._end: int | None = None
         self._epoch = 0
@@ -164,9 +137,7 @@ class BTgymSequentialDataDomain(BTgymRandomDataDomain):
             SamplingError: ``sample_type=1`` (no domain-wide test period; use
                 ``trial.sample(sample_type=1)``).
         """
-        if sample_type not in (0, 1):
-            raise ConfigError(f"sample_type must be 0 (train) or 1 (test), got {sample_type!r}")
-        if sample_type == 1:
+        if sample_kind(sample_type) == 1:
             raise SamplingError(
                 f"{self.name}: a sequential domain has no test trials; sample test episodes "
                 f"from a trial with trial.sample(sample_type=1)"
