@@ -66,7 +66,9 @@ class DataServerConfig:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
+        """The config's field names (the keywords it takes)."""
         return tuple(f.name for f in fields(cls))
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

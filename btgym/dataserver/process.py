@@ -16,9 +16,6 @@ even when the server was killed and could not clean up itself.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 import weakref
 from typing import Any
 
@@ -32,21 +29,10 @@ from btgym.log import get_logger, level_from
 log = get_logger(__name__)
 
 
-def _ipc_dir(endpoint: str | None) -> str | None:
-    """The private temp dir of an ``ipc://`` endpoint made by ``btgym.comm.endpoints``."""
-    if not endpoint or not endpoint.startswith("ipc://"):
-        return None
-    folder = os.path.dirname(endpoint[len("ipc://") :])
-    tmp_root = os.path.realpath(tempfile.gettempdir())
-    inside_tmp = os.path.realpath(os.path.dirname(folder)) == tmp_root
-    if inside_tmp and os.path.basename(folder).startswith("btgym-"):
-        return folder
-    return None
-
-
 def _stop_child(child: ChildProcess, timeout: float) -> None:
-    """Stop ``child`` gracefully (STOP over a fresh socket), then by signals; remove
-    its ipc dir. Module-level so the finalizer holds no reference to the handle."""
+    """Stop ``child`` gracefully (STOP over a fresh socket), then by signals
+    (``ChildProcess.stop`` also removes its private ipc dir). Module-level so the
+    finalizer holds no reference to the handle."""
     endpoint = child.endpoint
 
     def graceful() -> None:
@@ -59,9 +45,6 @@ def _stop_child(child: ChildProcess, timeout: float) -> None:
             client.close()
 
     child.stop(graceful, timeout=timeout)
-    folder = _ipc_dir(endpoint)
-    if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class DataServerProcess:
@@ -99,9 +82,11 @@ class DataServerProcess:
 
     @property
     def pid(self) -> int | None:
+        """The server's process id (``None`` before :meth:`start`)."""
         return None if self._child is None else self._child.pid
 
     def is_alive(self) -> bool:
+        """Whether the server process runs."""
         return self._child is not None and self._child.is_alive()
 
     def start(self) -> str:
