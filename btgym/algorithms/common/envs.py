@@ -15,6 +15,7 @@ trainer.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +29,45 @@ from btgym.log import get_logger
 log = get_logger(__name__)
 
 EnvFn = Callable[[], gym.Env]
+
+
+#: short names accepted for ``env_class``
+ENV_CLASSES = {
+    "BTgymEnv": "btgym.envs:BTgymEnv",
+    "MultiDiscreteEnv": "btgym.envs:MultiDiscreteEnv",
+    "PortfolioEnv": "btgym.envs:PortfolioEnv",
+}
+
+
+def resolve_env_class(name: str | type | None) -> type:
+    """``None`` -> ``BTgymEnv``; a short name (:data:`ENV_CLASSES`) or ``"module:Class"``.
+
+    The name (not the class) is what checkpoints store under ``env_kwargs["env_class"]``.
+
+    Raises:
+        ConfigError: the name does not resolve to a class.
+    """
+    if isinstance(name, type):
+        return name
+    target = ENV_CLASSES.get(name or "BTgymEnv", name)
+    module, _, attr = str(target).partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(
+            f"env_class {name!r} is not one of {sorted(ENV_CLASSES)} nor an importable "
+            "'module:Class'"
+        ) from exc
+    if not isinstance(cls, type):
+        raise ConfigError(f"env_class {name!r} is not a class")
+    return cls
+
+
+def make_env(env_kwargs: dict[str, Any]) -> gym.Env:
+    """One standalone env (its own data server) from stored ``env_kwargs``."""
+    kw = dict(env_kwargs)
+    cls = resolve_env_class(kw.pop("env_class", None))
+    return cls(**kw)
 
 
 class GuardedEnvFn:
@@ -81,9 +121,11 @@ class EnvGroup:
             self.fns = self._from_kwargs(n, self.env_kwargs)
 
     def _from_kwargs(self, n: int, kwargs: dict[str, Any]) -> list[EnvFn]:
-        from btgym.envs import make_env_fns
+        from btgym.envs.vector import make_env_fns
 
-        result = make_env_fns(n, **kwargs)
+        kw = dict(kwargs)
+        cls = resolve_env_class(kw.pop("env_class", None))
+        result = make_env_fns(n, env_class=cls, **kw)
         self._owner = result
         return list(result)
 
