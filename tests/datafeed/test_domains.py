@@ -158,12 +158,65 @@ def test_sequential_expanding_windows_grow_from_the_origin(six_months):
     assert sizes == sorted(sizes) and len(set(sizes)) == 6
 
 
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("kw", "text"),
+    [
+        ({"episode_params": {"sample_duration": {"days": 25}}}, "longer than a trial"),
+        ({"trial_params": {"sample_duration": {"days": 400}}}, "longer than the data"),
+        ({"episode_params": {"start_weekdays": [5]}}, "valid train episode"),
+    ],
+)
+def test_impossible_sequential_settings_raise_at_reset(six_months, kw, text):
+    kw = {"trial_params": TRIAL, "episode_params": EPISODE, **kw}
+    dom = BTgymSequentialDataDomain(filename=six_months, seed=0, **kw)
+    with pytest.raises(SamplingError, match=text):
+        dom.reset()
+
+
 def test_sequential_domain_has_no_test_trials(six_months):
     dom = BTgymSequentialDataDomain(filename=six_months, trial_params=TRIAL, seed=0)
     with pytest.raises(SamplingError, match=r"trial\.sample\(sample_type=1\)"):
         dom.sample(sample_type=1)
     with pytest.raises(ConfigError, match="target_period"):
         BTgymSequentialDataDomain(filename=six_months, target_period={"days": 3})
+
+
+def test_trial_rules_start_00_and_start_weekdays(six_months):
+    dom = _random(
+        six_months,
+        seed=6,
+        trial_params={**TRIAL, "start_00": True, "start_weekdays": [0]},
+    )
+    full = six_months.index
+    starts = set()
+    for _ in range(30):
+        trial = dom.sample()
+        row, first = trial.metadata.first_row, trial.bars.index[0]
+        assert (first // NS_PER_DAY + 3) % 7 == 0  # a Monday
+        assert row == 0 or full[row - 1] // NS_PER_DAY < first // NS_PER_DAY  # day's first bar
+        starts.add(row)
+    assert len(starts) > 5  # many Mondays, not one fixed start
+
+
+def test_domain_and_trial_data_views(shared_data, six_months):
+    files = eurusd(shared_data, 1)
+    dom = BTgymRandomDataDomain(
+        filename=files,
+        trial_params={"sample_duration": {"days": 5}, "time_gap": {"days": 3}},
+        episode_params={"sample_duration": {"hours": 2}},
+        seed=0,
+    )
+    assert dom.filename == files and dom.name == "RndDataDomain" and not dom.is_ready
+    assert dom.data.shape == (31500, 5) and dom.data_names == ("default_asset",)
+    trial = dom.sample()
+    assert dom.is_ready and trial.filename == trial.name == trial.metadata.name
+    assert trial.name.startswith("train_trial_0_of_RndDataDomain_at_")
+    assert trial.data.shape == (5 * 1440, 5)
+    assert trial.describe().loc["count", "close"] == 5 * 1440
+    np.testing.assert_array_equal(trial.data.index.asi8, trial.bars.index)
+    seq = BTgymSequentialDataDomain(filename=six_months, trial_params=TRIAL, seed=0)
+    assert seq.name == "SeqDataDomain"
 
 
 @pytest.mark.timeout(20)

@@ -38,6 +38,15 @@ def test_served_samples_equal_the_domains_own(start_server, kind, transport, typ
     config = data_config(kind, seed=11)
     proc = start_server(config, transport=transport)
     assert proc.endpoint.startswith(f"{transport}://")
+    if transport == "tcp":  # a port the OS picked, listening on loopback only
+        listening = [
+            c.laddr
+            for c in psutil.Process(proc.pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        ]
+        assert [(a.ip, f"tcp://127.0.0.1:{a.port}") for a in listening] == [
+            ("127.0.0.1", proc.endpoint)
+        ]
     local = local_domain(config)
     with DataClient(proc.endpoint) as client:
         for sample_type in types:
@@ -217,3 +226,15 @@ def test_server_takes_a_domain_object_or_a_config_dict(start_server, form):
             assert_same_sample(
                 client.sample(sample_type=sample_type), local.sample(sample_type=sample_type)
             )
+
+
+def test_binding_beyond_loopback_only_when_asked(start_server):
+    proc = start_server(transport="tcp", host="0.0.0.0", allow_remote=True)
+    (addr,) = [
+        c.laddr
+        for c in psutil.Process(proc.pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert addr.ip == "0.0.0.0" and proc.endpoint == f"tcp://0.0.0.0:{addr.port}"
+    with DataClient(f"tcp://127.0.0.1:{addr.port}") as client:
+        assert len(client.sample()) == 10 * 24 * 60
