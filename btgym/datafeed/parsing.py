@@ -146,6 +146,9 @@ def read_bar_file(path: str | Path, params: ParsingParams = HISTDATA) -> ParsedF
         for f in ("datetime", *PRICE_FIELDS)
     }
     dt_name = _col_label(params.datetime, cols["datetime"], names)
+    if not body.strip():  # an empty file adds no bars (a source of no bars at all is refused)
+        empty = np.zeros(0, dtype=np.int64)
+        return ParsedFile(str(p), empty, np.zeros((0, 5)), empty, dt_name)
     fast = params.datetime_format == HISTDATA_FORMAT and params.sep != " "
     blank = _check_field_counts(body, params.sep, skipped, str(p))
     if fast:

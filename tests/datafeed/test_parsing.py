@@ -225,6 +225,16 @@ def test_blank_lines_are_skipped(tmp_path):
     assert len(load_bars(path)) == 2
 
 
+def test_empty_files_add_no_bars_and_a_source_of_none_is_refused(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    full = write_rows(tmp_path / "full.csv", GOOD_ROWS)
+    assert len(load_bars([str(empty), full])) == 4
+    with pytest.raises(DataValidationError, match="holds no bars") as err:
+        load_bars(str(empty))
+    assert "empty.csv" in str(err.value)
+
+
 def test_unknown_column_name_is_a_parse_error(tmp_path, shared_data):
     src = str(shared_data / "BTC_USD_hour_data.csv")
     with pytest.raises(DataParseError, match="no column named 'Close'") as err:
