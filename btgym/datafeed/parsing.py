@@ -156,15 +156,7 @@ def read_bar_file(path: str | Path, params: ParsingParams = HISTDATA) -> ParsedF
         body = body.replace(b" ", params.sep.encode())
     usecols, dtypes, where = _layout(cols, fast, params)
     try:
-        table = pd.read_csv(
-            io.BytesIO(body),
-            sep=params.sep,
-            header=None,
-            usecols=usecols,
-            dtype=dtypes,
-            skip_blank_lines=False,
-            engine="c",
-        )
+        table = _read_table(body, params.sep, usecols, dtypes)
     except (ValueError, pd.errors.ParserError) as exc:
         _diagnose(body, params, usecols, where, skipped, str(p), names, exc)
         raise  # _diagnose always raises; this keeps type checkers calm
@@ -186,6 +178,20 @@ def read_bar_file(path: str | Path, params: ParsingParams = HISTDATA) -> ParsedF
 
 
 # ---------------------------------------------------------------------- layout helpers
+
+
+def _read_table(body: bytes, sep: str, usecols, dtype, **extra) -> pd.DataFrame:
+    """pandas' C parser over the body, one table row per file line (blank ones too)."""
+    return pd.read_csv(
+        io.BytesIO(body),
+        sep=sep,
+        header=None,
+        usecols=usecols,
+        dtype=dtype,
+        skip_blank_lines=False,
+        engine="c",
+        **extra,
+    )
 
 
 def _split_header(raw: bytes, params: ParsingParams, path: str):
@@ -302,16 +308,7 @@ def _diagnose(body, params, usecols, where, skipped, path, names, exc) -> None:
     m = re.search(r"line (\d+)", msg)
     if m and "fields" in msg:
         raise DataParseError(f"malformed row ({msg})", path, skipped + int(m.group(1)))
-    table = pd.read_csv(
-        io.BytesIO(body),
-        sep=params.sep,
-        header=None,
-        usecols=usecols,
-        dtype=str,
-        keep_default_na=False,
-        skip_blank_lines=False,
-        engine="c",
-    )
+    table = _read_table(body, params.sep, usecols, str, keep_default_na=False)
     labels = {v: k for k, v in where.items()}
     for c in usecols:
         if labels.get(c) == "datetime":
