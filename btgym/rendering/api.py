@@ -106,7 +106,8 @@ def render_figure(
 
     For notebooks (``fig.savefig(...)``), further annotation, and tests that
     inspect the artists. The figure is drawn once (in btgym's style) before it
-    is returned. Ignores ``render_enabled``: asking for a figure is asking for
+    is returned; drawn again outside that style (``savefig``) its text uses the
+    caller's ``text.hinting`` setting. Ignores ``render_enabled``: asking for a figure is asking for
     matplotlib.
     """
     config = config or RenderConfig()

@@ -76,8 +76,10 @@ def position_panel(
     alpha = 0.45 if len(positions) == 1 else 0.18
     for i, (name, pos) in enumerate(positions.items()):
         p = np.nan_to_num(pos, nan=0.0, posinf=0.0, neginf=0.0)
-        ax.fill_between(x, p, 0, where=p > 0, step="post", color=long_c, alpha=alpha, lw=0)
-        ax.fill_between(x, p, 0, where=p < 0, step="post", color=short_c, alpha=alpha, lw=0)
+        for sign, c in ((1.0, long_c), (-1.0, short_c)):
+            on = sign * p > 0
+            on[1:] |= on[:-1]  # a "post" step holds its value up to the next x
+            ax.fill_between(x, p, 0, where=on, step="post", color=c, alpha=alpha, lw=0)
         c = _ASSET_LINES[i % len(_ASSET_LINES)]
         if len(x) < 2:
             ax.plot(x, p, "o", color=c, markersize=4, label=name)

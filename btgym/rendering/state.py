@@ -13,7 +13,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from btgym.errors import RenderError
 from btgym.rendering.config import RenderConfig
@@ -45,6 +45,9 @@ def as_matrix(obs: Any, key: str, channel: int) -> tuple[np.ndarray, str]:
                 f"but it has {a.shape[2]} channels"
             )
         extra = f"channel {channel} of {a.shape[2]}"
+        if a.ndim > 3:
+            folded = "\u00d7".join(str(d) for d in (a.shape[1], *a.shape[3:]))
+            extra += f" · features {folded} flattened"
         a = a[:, :, channel].reshape(a.shape[0], -1)
     return a.T, extra
 
@@ -91,7 +94,10 @@ def draw_state(
     cax.set_ylabel("value")
     ax.set_ylabel("feature")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=min(n_feat, 12), integer=True))
+    if n_feat <= 12:
+        ax.yaxis.set_major_locator(FixedLocator(np.arange(n_feat)))
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
     _title(fig, config, key, np.shape(obs), extra, rec, title_info)
 
 

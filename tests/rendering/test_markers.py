@@ -13,6 +13,8 @@ from btgym.rendering import FILL_KINDS, RenderConfig, render_episode_figure, ren
 from btgym.rendering.panels import FILL_GID
 from tests.rendering.episodes import synthetic_bars, synthetic_records
 
+pytestmark = pytest.mark.filterwarnings("error::matplotlib.MatplotlibDeprecationWarning")
+
 
 def marker_offsets(fig) -> dict[str, list[tuple[object, np.ndarray]]]:
     """(axes, offsets) of every fill collection, per kind."""
