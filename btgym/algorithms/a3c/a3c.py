@@ -130,6 +130,13 @@ class A3C(BaseTrainer):
             return run.execute(callback)
 
 
+class _Frozen:
+    """Stands in for the shared step counter after the run."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
 class _ChiefRun:
     """One :meth:`A3C.train` call: workers, queue, summaries, checkpoints."""
 
@@ -203,18 +210,21 @@ class _ChiefRun:
         except KeyboardInterrupt:
             interrupted = True
             log.warning("interrupted: stopping workers and writing a final checkpoint")
-        finally:
+        except BaseException as exc:
             self._shutdown()
-        self._log_train()
-        path = self._checkpoint(t0)
-        self.logger.close()
+            self._finish(t0)
+            raise exc
+        self._shutdown()
+        path = self._finish(t0)
         if callback is not None:
             callback(self._progress())
+        final_steps = self.steps
+        self._release()
         wall = time.monotonic() - t0
-        done_steps = self.steps - self.start_steps
+        done_steps = final_steps - self.start_steps
         return TrainResult(
             algo="a3c",
-            steps=self.steps,
+            steps=final_steps,
             episodes=self.book.episodes,
             updates=int(self.counters["updates"]),
             mean_return=self.book.mean_return,
@@ -295,6 +305,21 @@ class _ChiefRun:
             counters,
             worker_rng=[_rng_to_ckpt(s) for s in self.worker_rng],
         )
+
+    def _finish(self, t0: float) -> Any:
+        """Last summaries and the exit checkpoint (also after a worker failed)."""
+        try:
+            self._log_train()
+            return self._checkpoint(t0)
+        finally:
+            self.logger.close()
+
+    def _release(self) -> None:
+        """Drop the queue, counter, event and worker handles now, so their named
+        semaphores are unlinked at once rather than reported leaked at exit."""
+        self.workers = []
+        self.queue = self.stop = None
+        self.global_steps = _Frozen(self.steps)
 
     def _shutdown(self) -> None:
         self.stop.set()
