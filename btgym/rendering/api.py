@@ -32,7 +32,16 @@ def available_modes(
     config: RenderConfig, state: Mapping[str, Any] | None = None
 ) -> tuple[str, ...]:
     """The modes :func:`render` accepts: ``config.render_modes`` plus the observation keys."""
-    return tuple(dict.fromkeys([*config.render_modes, *(state or {})]))
+    return tuple(dict.fromkeys([*config.render_modes, *(as_state(state) or {})]))
+
+
+def as_state(state: Any) -> Mapping[str, Any] | None:
+    """The observation as ``{key: array}``: a bare array is the observation ``"state"``."""
+    if state is None or isinstance(state, Mapping):
+        return state
+    if isinstance(state, np.ndarray | list | tuple):
+        return {"state": state}
+    raise RenderError(f"state: expected a dict of observation arrays, got {type(state).__name__}")
 
 
 def kind_of(mode: str) -> str:
@@ -57,7 +66,8 @@ def render(
             before the first step.
         bars: the episode's ``Bars`` (``names``, ``index`` int64 ns,
             ``values[name]`` (n, 5) OHLCV), or ``None``.
-        state: the latest observation, ``{key: array}``.
+        state: the latest observation, ``{key: array}`` (a bare array counts as
+            the observation ``"state"``).
         config: the :class:`RenderConfig`.
         title_info: extra ``key: value`` pairs for the image's header.
 
@@ -69,6 +79,7 @@ def render(
             malformed records or bars, or an observation that cannot be drawn.
         ConfigError: a colour or colormap matplotlib does not know.
     """
+    state = as_state(state)
     _check_mode(mode, config, state)
     kind = kind_of(mode)
     if not config.render_enabled:
@@ -111,6 +122,7 @@ def render_figure(
     matplotlib.
     """
     config = config or RenderConfig()
+    state = as_state(state)
     _check_mode(mode, config, state)
     from btgym.rendering import style
 
@@ -145,7 +157,7 @@ def render_episode_figure(
 def _check_mode(mode: Any, config: RenderConfig, state: Mapping[str, Any] | None) -> None:
     if not isinstance(config, RenderConfig):
         raise ConfigError(f"config: expected a RenderConfig, got {type(config).__name__}")
-    modes = available_modes(config, state)
+    modes = available_modes(config, as_state(state))
     if not isinstance(mode, str) or mode not in modes:
         raise RenderError(f"unknown render mode {mode!r}; available modes: {', '.join(modes)}")
 

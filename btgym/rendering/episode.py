@@ -213,7 +213,7 @@ def _header(
         parts.append(f"total reward {panels.fmt_num(s['total_reward'], signed=True)}")
     f = s["fills"]
     parts.append(f"fills {f['buy']} buy / {f['sell']} sell / {f['close']} close")
-    parts += [f"{k}: {_fmt_info(v)}" for k, v in (title_info or {}).items()]
+    parts += panels.fmt_info(title_info)
     fs = config.render_font_size
     fig.text(0.01, 0.995, line1, ha="left", va="top", fontsize=fs + 2.5, fontweight="bold")
     fig.text(
@@ -225,9 +225,3 @@ def _header(
         fontsize=fs + 0.5,
         color="#404040",
     )
-
-
-def _fmt_info(v: Any) -> str:
-    if isinstance(v, float | np.floating):
-        return panels.fmt_num(float(v))
-    return str(v)

@@ -151,7 +151,7 @@ def _title(
         dd = rec.column("drawdown")
         if dd is not None:
             parts.append(f"drawdown {100 * float(dd[-1]):.2f}%")
-    parts += [f"{k}: {v}" for k, v in (title_info or {}).items()]
+    parts += panels.fmt_info(title_info)
     fig.text(0.01, 0.99, head, ha="left", va="top", fontsize=fs + 2, fontweight="bold")
     h = fig.get_size_inches()[1]
     fig.text(

@@ -161,3 +161,13 @@ def fmt_num(v: float, signed: bool = False) -> str:
     if abs(v) >= 1000:
         return f"{v:{sign},.2f}"
     return f"{v:{sign}.4g}"
+
+
+def fmt_info(info: dict | None) -> list[str]:
+    """``"key: value"`` strings of a ``title_info`` dict (floats made compact)."""
+    out = []
+    for k, v in (info or {}).items():
+        if isinstance(v, float | np.floating):
+            v = fmt_num(float(v))
+        out.append(f"{k}: {v}")
+    return out

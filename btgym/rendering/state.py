@@ -17,6 +17,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from btgym.errors import RenderError
 from btgym.rendering.config import RenderConfig
+from btgym.rendering.panels import fmt_info
 from btgym.rendering.records import EpisodeRecords
 from btgym.rendering.style import axes_for, finite_range
 from btgym.rendering.timeaxis import format_time
@@ -135,7 +136,7 @@ def _title(
     parts = []
     if len(rec):
         parts.append(f"step {len(rec):,} · bar {format_time(int(rec.time[-1]))}")
-    parts += [f"{k}: {v}" for k, v in (title_info or {}).items()]
+    parts += fmt_info(title_info)
     fig.text(0.01, 0.985, head, ha="left", va="top", fontsize=fs + 2, fontweight="bold")
     if parts:
         h = fig.get_size_inches()[1]

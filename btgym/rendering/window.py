@@ -112,19 +112,34 @@ class HumanWindow:
                 log.debug("closing the render window: {}", exc)
 
 
+_WINDOWS: dict[str, HumanWindow] = {}
+
+
 def human_window(
     image: np.ndarray, window: HumanWindow | None = None, title: str = "btgym"
 ) -> HumanWindow:
-    """Show ``image`` in ``window`` (a new one when ``None`` or closed); return the window.
+    """Show ``image`` in a window and return the window.
 
-    Keep the returned window and pass it back on the next call, as an env's
-    ``render()`` does for ``render_mode="human"``; ``window.close()`` at the end.
+    With ``window=None`` the open window of the same ``title`` is reused (one
+    window per title, like an env's successive ``render()`` calls expect); a
+    new one is opened when there is none or it was closed. Pass a window to
+    draw into that one. Close with ``window.close()`` or :func:`close_windows`.
 
     Raises:
         RenderError: no display here (checked before anything else, never hangs).
     """
     img = check_image(image)
     if window is None or window.closed:
-        window = HumanWindow(title)
+        window = _WINDOWS.get(title)
+        if window is None or window.closed:
+            window = HumanWindow(title)
+            _WINDOWS[title] = window
     window.show(img)
     return window
+
+
+def close_windows() -> None:
+    """Close every window :func:`human_window` opened (idempotent)."""
+    while _WINDOWS:
+        _, window = _WINDOWS.popitem()
+        window.close()

@@ -189,3 +189,32 @@ def test_bad_bars_raise(small_episode: tuple, config: RenderConfig) -> None:
 def test_records_must_be_a_mapping(config: RenderConfig) -> None:
     with pytest.raises(RenderError, match="dict of arrays"):
         render("episode", records=[1, 2, 3], bars=None, config=config)  # type: ignore[arg-type]
+
+
+def test_a_bare_observation_array_is_the_state_mode(config: RenderConfig) -> None:
+    obs = np.random.default_rng(0).normal(size=(30, 4))
+    img = render("state", records=None, bars=None, state=obs, config=config)
+    assert_image(img, config.pixels_of("state"))
+    with pytest.raises(RenderError, match="dict of observation arrays"):
+        render("state", records=None, bars=None, state=3, config=config)  # type: ignore[arg-type]
+
+
+def test_real_datafeed_bars_render_like_the_stand_in(
+    small_episode: tuple, small_config: RenderConfig
+) -> None:
+    datafeed = pytest.importorskip("btgym.datafeed")
+    records, bars = small_episode
+    real = datafeed.Bars(names=bars.names, index=bars.index, values=bars.values)
+    for mode in ("episode", "human"):
+        a = render(mode, records=records, bars=bars, config=small_config)
+        b = render(mode, records=records, bars=real, config=small_config)
+        assert np.array_equal(a, b)
+
+
+def test_title_info_appears_in_the_header(small_episode: tuple) -> None:
+    records, bars = small_episode
+    info = {"episode": 12, "value": 100012.123456}
+    for mode in ("episode", "human"):
+        fig = render_figure(mode, records=records, bars=bars, title_info=info)
+        header = " ".join(t.get_text() for t in fig.texts)
+        assert "episode: 12" in header and "value: 100,012.12" in header

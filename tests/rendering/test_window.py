@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from btgym.errors import RenderError
-from btgym.rendering import HumanWindow, display_problem, human_window
+from btgym.rendering import HumanWindow, close_windows, display_problem, human_window
 
 IMAGE = np.zeros((30, 50, 3), np.uint8)
 
@@ -107,10 +107,15 @@ def test_window_shows_images_on_a_real_display(xvfb: str) -> None:
         photo = window._photo  # the pixels Tk holds are the ones we sent
         for x, y in ((3, 2), (89, 49), (40, 10)):
             assert tuple(int(v) for v in photo.get(x, y)) == tuple(int(v) for v in second[y, x])
+        # an env calling human_window(image, title=...) each step gets one window
+        assert human_window(first, title="btgym test") is window
+        other = human_window(first, title="another")
+        assert other is not window
     finally:
-        window.close()
+        close_windows()
+    assert window.closed and other.closed
     window.close()  # idempotent
-    assert window.closed
-    replaced = human_window(first, window)  # a closed window is replaced by a new one
-    assert replaced is not window
-    replaced.close()
+    replaced = human_window(first, window, title="btgym test")  # closed: a new one
+    assert replaced is not window and not replaced.closed
+    close_windows()
+    assert replaced.closed
