@@ -101,7 +101,8 @@ class A3C(BaseTrainer):
             total_steps: overrides the config's ``total_steps``.
             resume: continue from ``logdir/checkpoint.pt`` (model, optimizer, counters,
                 RNG states); starts fresh if there is none.
-            callback: called about twice a second with a :class:`Progress`.
+            callback: called about twice a second with a :class:`Progress`; returning
+                ``False`` stops training (workers stopped, exit checkpoint written).
 
         Returns:
             A :class:`TrainResult`; ``interrupted`` is set after Ctrl-C / SIGTERM.
@@ -205,8 +206,10 @@ class _ChiefRun:
                     self._checkpoint(t0)
                     next_ckpt = self.steps + self.cfg.checkpoint_every
                 if callback is not None and time.monotonic() - last_cb > 0.5:
-                    callback(self._progress())
                     last_cb = time.monotonic()
+                    if callback(self._progress()) is False:
+                        log.info("callback asked to stop")
+                        break
         except KeyboardInterrupt:
             interrupted = True
             log.warning("interrupted: stopping workers and writing a final checkpoint")

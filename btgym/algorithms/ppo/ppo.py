@@ -156,8 +156,9 @@ class _PPORun:
                 if self.steps >= next_ckpt:
                     self._checkpoint(t0)
                     next_ckpt = self.steps + cfg.checkpoint_every
-                if callback is not None:
-                    callback(self._progress())
+                if callback is not None and callback(self._progress()) is False:
+                    log.info("callback asked to stop")
+                    break
         except KeyboardInterrupt:
             interrupted = True
             log.warning("interrupted: closing envs and writing a final checkpoint")
