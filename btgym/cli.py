@@ -40,6 +40,8 @@ log = get_logger(__name__)
 DEFAULT_SAMPLE = "sine"
 #: episode length for the shipped sine sample: two sine periods (256 bars each)
 SINE_EPISODE = {"days": 0, "hours": 8, "minutes": 32}
+#: the sine sample's last day is held out for ``btgym eval``'s test episodes
+SINE_TEST_PERIOD = {"days": 1, "hours": 0, "minutes": 0}
 DEFAULT_STEPS = 30_000
 _HISTDATA_LINE = re.compile(rb"^\d{8} \d{6};")
 
@@ -98,6 +100,7 @@ def env_keywords(args: argparse.Namespace) -> dict[str, Any]:
         kw["parsing_params"] = {"header": 0}
     if default:
         kw["episode_duration"] = dict(SINE_EPISODE)
+        kw["test_period"] = dict(SINE_TEST_PERIOD)
     if getattr(args, "server", None):
         kw["server"] = args.server
     if getattr(args, "env_class", None):

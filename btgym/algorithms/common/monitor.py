@@ -6,7 +6,7 @@
 - ``info["episode_stats"]``: ``return``, ``length``, ``broker_value`` (final
   ``info["broker_value"]``), ``max_drawdown`` (max of ``info["drawdown"]`` over the
   episode), ``trades`` (orders filled, from the env's fill records when it has
-  them, else position changes seen in ``info``);
+  them (``episode_records()["fill_time"]``), else position changes seen in ``info``);
 - ``info["episode_image"]``: every ``image_every``-th episode, the env's
   ``render_image("episode")`` RGB array (taken *before* the next reset wipes it).
 
@@ -97,7 +97,7 @@ class EpisodeMonitor(gym.Wrapper):
 
     def _fills(self) -> int | None:
         try:
-            records = self.env.get_wrapper_attr("records")()
+            records = self.env.get_wrapper_attr("episode_records")()
         except Exception:
             return None
         if isinstance(records, dict) and "fill_time" in records:

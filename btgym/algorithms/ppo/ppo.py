@@ -128,8 +128,9 @@ class _PPORun:
         cfg, model = self.cfg, self.model
         t0 = time.monotonic()
         interrupted = False
-        venv = self.algo.make_vec_env()
+        venv = None
         try:
+            venv = self.algo.make_vec_env()
             buf = RolloutBuffer(
                 cfg.n_steps,
                 cfg.num_envs,
@@ -162,10 +163,12 @@ class _PPORun:
         except KeyboardInterrupt:
             interrupted = True
             log.warning("interrupted: closing envs and writing a final checkpoint")
-        finally:
-            venv.close(terminate=interrupted)
-        path = self._checkpoint(t0)
-        self.logger.close()
+        except BaseException:
+            _close(venv, terminate=True)
+            self._finish(t0)
+            raise
+        _close(venv, terminate=interrupted)
+        path = self._finish(t0)
         if callback is not None:
             callback(self._progress())
         wall = time.monotonic() - t0
@@ -317,6 +320,13 @@ class _PPORun:
             self.rate.last,
         )
 
+    def _finish(self, t0: float) -> Any:
+        """The exit checkpoint (also after a failure), then close the summaries."""
+        try:
+            return self._checkpoint(t0)
+        finally:
+            self.logger.close()
+
     def _checkpoint(self, t0: float):
         counters = dict(self.counters)
         counters.update(
@@ -325,6 +335,15 @@ class _PPORun:
             wall_time=float(self.counters["wall_time"]) + time.monotonic() - t0,
         )
         return self.algo._save(self.model, self.optimizer, counters, rng=rng_state(self.rng))
+
+
+def _close(venv: gym.vector.VectorEnv | None, terminate: bool) -> None:
+    if venv is None:
+        return
+    try:
+        venv.close(terminate=terminate)
+    except Exception as exc:  # a broken env must not hide the original error
+        log.warning(f"closing the vector env failed: {exc}")
 
 
 def _batch1(obs: Any) -> Any:
