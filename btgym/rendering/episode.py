@@ -180,7 +180,7 @@ def _price(
 
 
 def _marker_size(n_fills: int) -> float:
-    return float(np.clip(160.0 / np.sqrt(max(n_fills, 1) / 10.0), 50.0, 90.0))
+    return float(np.clip(160.0 / np.sqrt(max(n_fills, 1) / 10.0), 20.0, 90.0))
 
 
 def _header(
