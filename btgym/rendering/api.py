@@ -8,6 +8,7 @@ never renders (or has ``render_enabled=False``) never loads it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 _POOL: Any = None  # style.FigurePool, made on first use
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> Any:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            from btgym.rendering.style import FigurePool
+
+            _POOL = FigurePool()
+        return _POOL
 
 
 def available_modes(
@@ -85,14 +97,12 @@ def render(
     if not config.render_enabled:
         h, w = config.pixels_of(kind)
         return placeholder(h, w, "rendering disabled", f"render_enabled=False · mode '{mode}'")
-    global _POOL
     from btgym.rendering import style
 
-    if _POOL is None:
-        _POOL = style.FigurePool()
+    pool = _pool()
     t0 = time.perf_counter()
-    with _POOL.lock:
-        fig = _POOL.get(kind, config.size_of(kind), config.render_dpi, config.render_font_size)
+    with pool.lock:
+        fig = pool.get(kind, config.size_of(kind), config.render_dpi, config.render_font_size)
         try:
             _draw(fig, mode, records, bars, state, config, title_info)
             with style.styled(config):

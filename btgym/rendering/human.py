@@ -55,7 +55,8 @@ def draw_human(
     else:
         _value_line(top, config, rec, x_rec)
     top.axvline(now, color="#7a7a7a", lw=0.8, ls="--", zorder=1)
-    top.legend(loc="upper left", ncols=3)
+    if top.get_legend_handles_labels()[0]:
+        top.legend(loc="upper left", ncols=3)
     step_in = x_rec >= lo - 1
     pos = {n: p[step_in] for n, p in list(rec.positions.items())[:1]}
     if pos:
