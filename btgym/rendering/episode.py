@@ -21,6 +21,7 @@ from btgym.rendering.records import (
     EpisodeRecords,
     TimeAxis,
     asset_names,
+    has_prices,
     summary,
 )
 from btgym.rendering.style import (
@@ -131,8 +132,10 @@ def _has(rec: EpisodeRecords, kind: str) -> bool:
 
 
 def _price_assets(rec: EpisodeRecords, bars: Any, names: tuple[str, ...], most: int) -> list[int]:
-    if bars is not None and len(bars.index):
-        return list(range(min(len(names), most)))
+    """Indices (into ``names``) of the assets that get a price panel."""
+    with_prices = [i for i, name in enumerate(names) if has_prices(bars, name)]
+    if with_prices:
+        return with_prices[:most]
     with_fills = sorted(set(rec.fills.asset.tolist()))
     return [i for i in with_fills if i < len(names)][:most]
 
@@ -162,9 +165,9 @@ def _price(
 ) -> None:
     fills = rec.fills
     arrays = [fills.price[fills.asset == asset]]
-    if bars is not None and len(bars.index):
+    if has_prices(bars, name):
         lo, hi = max(0, int(np.floor(x0))), min(len(axis) - 1, int(np.ceil(x1)))
-        ohlc = np.asarray(bars.values[bars.names[asset]], np.float64)[lo : hi + 1]
+        ohlc = np.asarray(bars.values[name], np.float64)[lo : hi + 1]
         x = np.arange(lo, hi + 1, dtype=np.float64)
         c = color(config, "price")
         if hi - lo < _BAND_MAX_BARS:

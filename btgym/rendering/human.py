@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from btgym.rendering import panels
 from btgym.rendering.config import RenderConfig
-from btgym.rendering.records import EpisodeRecords, TimeAxis, asset_names
+from btgym.rendering.records import EpisodeRecords, TimeAxis, asset_names, has_prices
 from btgym.rendering.style import axes_for, color, note, note_axes, set_xlim, set_ylim
 from btgym.rendering.timeaxis import format_time
 
@@ -40,15 +40,16 @@ def draw_human(
         )
         _title(fig, config, rec, names, title_info)
         return
-    top, bottom = axes_for(fig, ("human", bars is None), lambda f: _build(f, config))
+    candles = bool(names) and has_prices(bars, names[0])
+    top, bottom = axes_for(fig, ("human", candles), lambda f: _build(f, config))
     axis = TimeAxis.of(rec, bars)
     now = float(axis.x(rec.time[-1:])[0])
     hi = int(np.ceil(now))
     lo = max(0, hi - config.render_human_bars + 1)
     x_rec, x_fill = axis.x(rec.time), axis.x(rec.fills.time)
     in_win = (x_fill >= lo - 0.5) & (x_fill <= hi + 0.5)
-    if bars is not None and len(bars.index):
-        _candles(top, config, bars, 0, lo, hi, ylabel=f"{names[0]} price")
+    if candles:
+        _candles(top, config, bars, names[0], lo, hi)
         fills = rec.fills
         sel = in_win & (fills.asset == 0)
         _window_markers(top, config, fills, x_fill, sel)
@@ -86,10 +87,8 @@ def _build(fig: Figure, config: RenderConfig) -> tuple:
     return top, bottom
 
 
-def _candles(
-    ax: Axes, config: RenderConfig, bars: Any, asset: int, lo: int, hi: int, ylabel: str
-) -> None:
-    ohlc = np.asarray(bars.values[bars.names[asset]], np.float64)[lo : hi + 1]
+def _candles(ax: Axes, config: RenderConfig, bars: Any, name: str, lo: int, hi: int) -> None:
+    ohlc = np.asarray(bars.values[name], np.float64)[lo : hi + 1]
     x = np.arange(lo, hi + 1, dtype=np.float64)
     o, hgh, low, c = ohlc[:, 0], ohlc[:, 1], ohlc[:, 2], ohlc[:, 3]
     colors = np.where(c >= o, _UP, _DOWN)
@@ -100,7 +99,7 @@ def _candles(
     b_lo = np.minimum(o, c) - (y1 - y0) * 0.002  # flat candles stay visible as dashes
     b_hi = np.maximum(np.maximum(o, c), b_lo + (y1 - y0) * 0.004)
     ax.vlines(x, b_lo, b_hi, colors=colors, lw=body, zorder=3)
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(f"{name} price")
 
 
 def _window_markers(

@@ -170,13 +170,24 @@ def bar_times(bars: Any) -> np.ndarray:
 
 
 def asset_names(rec: EpisodeRecords, bars: Any | None) -> tuple[str, ...]:
-    """Asset names in ``fill_asset`` order: the bars' names, else the records' order."""
+    """Traded asset names in ``fill_asset`` order.
+
+    The records' ``position/<asset>`` columns name the traded assets in the
+    strategy's order (bars may hold more data lines than are traded); without
+    them the bars' names, else ``"asset <i>"``.
+    """
+    if rec.positions:
+        return tuple(rec.positions)
     if bars is not None:
         return tuple(str(n) for n in bars.names)
-    names = tuple(rec.positions)
-    if not names and len(rec.fills):
-        names = tuple(f"asset {i}" for i in range(int(rec.fills.asset.max()) + 1))
-    return names
+    if len(rec.fills):
+        return tuple(f"asset {i}" for i in range(int(rec.fills.asset.max()) + 1))
+    return ()
+
+
+def has_prices(bars: Any | None, name: str) -> bool:
+    """Whether ``bars`` hold the prices of asset ``name``."""
+    return bars is not None and len(bars.index) > 0 and name in bars.names
 
 
 # --------------------------------------------------------------------------- time axis

@@ -112,3 +112,20 @@ def test_same_colours_for_kinds_in_every_mode(bt_episode: tuple) -> None:
         }
         np.testing.assert_allclose(colours["fills:buy"], (0, 1, 0))
         np.testing.assert_allclose(colours["fills:sell"], (1, 0, 0))
+
+
+def test_fill_asset_indexes_the_traded_assets_not_the_data_lines() -> None:
+    """Bars may carry data lines that are not traded; fill_asset counts traded assets."""
+    rng = np.random.default_rng(6)
+    both = synthetic_bars(300, rng, names=("INDEX", "EURUSD"))
+    traded = synthetic_bars(300, rng, names=("EURUSD",))
+    records = synthetic_records(traded, rng, trade_prob=0.03)  # fill_asset 0 = EURUSD
+    bars = type(both)(
+        both.names, both.index, {"INDEX": both.values["INDEX"], "EURUSD": traded.values["EURUSD"]}
+    )
+    fig = render_episode_figure(records, bars)
+    assert fig.axes[0].get_ylabel() == "EURUSD price"
+    assert "INDEX" not in " ".join(ax.get_ylabel() for ax in fig.axes)
+    assert_markers_match_fills(fig, records, [0])
+    human = render_figure("human", records=records, bars=bars)
+    assert human.axes[0].get_ylabel() == "EURUSD price"
