@@ -216,15 +216,4 @@ def _header(
         parts.append(f"total reward {panels.fmt_num(s['total_reward'], signed=True)}")
     f = s["fills"]
     parts.append(f"fills {f['buy']} buy / {f['sell']} sell / {f['close']} close")
-    parts += panels.fmt_info(title_info)
-    fs = config.render_font_size
-    fig.text(0.01, 0.995, line1, ha="left", va="top", fontsize=fs + 2.5, fontweight="bold")
-    fig.text(
-        0.01,
-        0.995 - (fs + 6) / 72 / fig.get_size_inches()[1],
-        "  ·  ".join(parts),
-        ha="left",
-        va="top",
-        fontsize=fs + 0.5,
-        color="#404040",
-    )
+    panels.header(fig, config, line1, parts, title_info)

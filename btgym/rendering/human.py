@@ -132,10 +132,9 @@ def _title(
     names: tuple[str, ...],
     title_info: dict | None,
 ) -> None:
-    fs = config.render_font_size
     head = names[0] if names else "btgym"
     if len(rec):
-        head += f" · {format_time(int(rec.time[-1]))} · step {len(rec):,}"
+        head += f" · {format_time(int(rec.time[-1]))} · step {rec.last_step:,}"
     parts = []
     if len(rec):
         for asset, p in list(rec.positions.items())[:1]:
@@ -151,15 +150,4 @@ def _title(
         dd = rec.column("drawdown")
         if dd is not None:
             parts.append(f"drawdown {100 * float(dd[-1]):.2f}%")
-    parts += panels.fmt_info(title_info)
-    fig.text(0.01, 0.99, head, ha="left", va="top", fontsize=fs + 2, fontweight="bold")
-    h = fig.get_size_inches()[1]
-    fig.text(
-        0.01,
-        0.99 - (fs + 5) / 72 / h,
-        "  ·  ".join(parts),
-        ha="left",
-        va="top",
-        fontsize=fs,
-        color="#404040",
-    )
+    panels.header(fig, config, head, parts, title_info)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 from btgym.rendering.config import RenderConfig
 from btgym.rendering.records import FILL_KINDS, Fills
@@ -161,6 +163,65 @@ def fmt_num(v: float, signed: bool = False) -> str:
     if abs(v) >= 1000:
         return f"{v:{sign},.2f}"
     return f"{v:{sign}.4g}"
+
+
+def header(
+    fig: Figure, config: RenderConfig, head: str, parts: list[str], info: dict | None
+) -> None:
+    """Two header lines at the top left: ``head`` in bold, then ``parts`` and ``info``.
+
+    Lines are fitted to the figure's width (measured with the figure's renderer):
+    ``info`` moves up to the first line when the second is full, and what still
+    does not fit is cut with an ellipsis.
+    """
+    fs = config.render_font_size
+    w, h = fig.get_size_inches()
+    room = 0.98 * w
+    bold = FontProperties(size=fs + 2, weight="bold")
+    plain = FontProperties(size=fs)
+    extra = fmt_info(info)
+    line1, line2 = head, _SEP.join(parts + extra)
+    if extra and _width(fig, line2, plain) > room:
+        moved = head + " · " + " · ".join(extra)
+        if _width(fig, moved, bold) <= room:
+            line1, line2 = moved, _SEP.join(parts)
+    top = 1.0 - 0.06 / h
+    line1 = _fit(fig, line1, bold, room)
+    fig.text(0.01, top, line1, ha="left", va="top", fontproperties=bold)
+    if line2:
+        line2 = _fit(fig, line2, plain, room)
+        fig.text(
+            0.01,
+            top - (fs + 5.5) / 72 / h,
+            line2,
+            ha="left",
+            va="top",
+            fontproperties=plain,
+            color="#404040",
+        )
+
+
+_SEP = "  ·  "
+
+
+def _width(fig: Figure, text: str, prop: FontProperties) -> float:
+    """Width of ``text`` in inches as the figure's renderer will draw it."""
+    renderer = fig.canvas.get_renderer()
+    return renderer.get_text_width_height_descent(text, prop, ismath=False)[0] / fig.dpi
+
+
+def _fit(fig: Figure, text: str, prop: FontProperties, room: float) -> str:
+    """``text``, or its longest prefix + "…" that fits in ``room`` inches."""
+    if _width(fig, text, prop) <= room:
+        return text
+    lo, hi = 1, len(text)
+    while lo < hi:  # longest prefix that fits, by bisection
+        mid = (lo + hi + 1) // 2
+        if _width(fig, text[:mid] + "…", prop) <= room:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip(" ·") + "…"
 
 
 def fmt_info(info: dict | None) -> list[str]:

@@ -66,8 +66,17 @@ class EpisodeRecords:
     columns: dict[str, np.ndarray]  # float64 per-step columns present in the records
     positions: dict[str, np.ndarray]  # asset -> float64 position per step
     fills: Fills
+    step: np.ndarray | None = None  # int64 env step numbers (0 at reset), when recorded
 
     def __len__(self) -> int:
+        return len(self.time)
+
+    @property
+    def last_step(self) -> int:
+        """The env step of the latest row (row 0 is the reset: step 0); rows without
+        a ``step`` column count from 1."""
+        if self.step is not None and len(self.step):
+            return int(self.step[-1])
         return len(self.time)
 
     def column(self, key: str) -> np.ndarray | None:
@@ -96,7 +105,8 @@ def parse_records(records: Mapping[str, Any] | None) -> EpisodeRecords:
     positions = {
         k.split("/", 1)[1]: _as_float(arrays[k], k) for k in step_keys if k.startswith("position/")
     }
-    return EpisodeRecords(time=time, columns=columns, positions=positions, fills=_fills(arrays))
+    step = arrays["step"].astype(np.int64) if "step" in arrays else None
+    return EpisodeRecords(time, columns, positions, _fills(arrays), step)
 
 
 def _common_length(arrays: dict[str, np.ndarray], keys: list[str], what: str) -> int:
@@ -235,7 +245,7 @@ class TimeAxis:
 
 def summary(rec: EpisodeRecords) -> dict[str, Any]:
     """Final statistics of an episode (keys absent when the records lack the column)."""
-    out: dict[str, Any] = {"steps": len(rec)}
+    out: dict[str, Any] = {"steps": rec.last_step if len(rec) else 0}
     if len(rec):
         out["start"], out["end"] = int(rec.time[0]), int(rec.time[-1])
     value = _finite(rec.column("broker_value"))

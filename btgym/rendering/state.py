@@ -17,7 +17,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from btgym.errors import RenderError
 from btgym.rendering.config import RenderConfig
-from btgym.rendering.panels import fmt_info
+from btgym.rendering.panels import header
 from btgym.rendering.records import EpisodeRecords
 from btgym.rendering.style import axes_for, finite_range
 from btgym.rendering.timeaxis import format_time
@@ -130,22 +130,9 @@ def _title(
     rec: EpisodeRecords,
     title_info: dict | None,
 ) -> None:
-    fs = config.render_font_size
     dims = "\u00d7".join(str(d) for d in shape)
     head = f"Observation '{key}' · shape {dims}" + (f" · {extra}" if extra else "")
     parts = []
     if len(rec):
-        parts.append(f"step {len(rec):,} · bar {format_time(int(rec.time[-1]))}")
-    parts += fmt_info(title_info)
-    fig.text(0.01, 0.985, head, ha="left", va="top", fontsize=fs + 2, fontweight="bold")
-    if parts:
-        h = fig.get_size_inches()[1]
-        fig.text(
-            0.01,
-            0.985 - (fs + 5) / 72 / h,
-            "  ·  ".join(parts),
-            ha="left",
-            va="top",
-            fontsize=fs,
-            color="#404040",
-        )
+        parts.append(f"step {rec.last_step:,} · bar {format_time(int(rec.time[-1]))}")
+    header(fig, config, head, parts, title_info)

@@ -61,7 +61,7 @@ def rc(config: RenderConfig) -> dict:
         "axes.spines.top": False,
         "axes.spines.right": False,
         "axes.formatter.useoffset": False,
-        "axes.formatter.limits": (-4, 6),
+        "axes.formatter.limits": (-9, 9),  # no offset text over the panel above
         "axes.labelcolor": "#303030",
         "xtick.color": "#505050",
         "ytick.color": "#505050",
@@ -76,6 +76,7 @@ def rc(config: RenderConfig) -> dict:
         "image.interpolation": "nearest",
         # unhinted glyphs: ~2x faster text on matplotlib 3.11 and just as readable
         "text.hinting": "none",
+        "text.parse_math": False,  # asset names and info values may contain "$"
     }
 
 

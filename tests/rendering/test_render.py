@@ -218,3 +218,24 @@ def test_title_info_appears_in_the_header(small_episode: tuple) -> None:
         fig = render_figure(mode, records=records, bars=bars, title_info=info)
         header = " ".join(t.get_text() for t in fig.texts)
         assert "episode: 12" in header and "value: 100,012.12" in header
+
+
+def test_dollar_signs_and_long_headers_are_plain_text(small_episode: tuple) -> None:
+    """Asset names like "$SPX" are not mathtext; a long header is cut to fit the image."""
+    records, bars = small_episode
+    name = bars.names[0]
+    renamed = {
+        (f"position/$SPX_{name}" if k == f"position/{name}" else k): v for k, v in records.items()
+    }
+    bars2 = type(bars)((f"$SPX_{name}",), bars.index, {f"$SPX_{name}": bars.values[name]})
+    info = {f"key{i}": "x" * 20 for i in range(30)}
+    for mode in ("episode", "human"):
+        fig = render_figure(mode, records=renamed, bars=bars2, title_info=info)
+        with styled(RenderConfig()):
+            to_rgb(fig)
+        width = fig.get_size_inches()[0] * fig.dpi
+        renderer = fig.canvas.get_renderer()
+        for text in fig.texts:
+            assert text.get_window_extent(renderer).x1 <= width, text.get_text()[:40]
+        assert fig.texts[-1].get_text().endswith("…")
+        assert any("$SPX" in ax.get_ylabel() for ax in fig.axes)
