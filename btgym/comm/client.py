@@ -37,6 +37,8 @@ class ReqClient:
         name: used in error messages.
         error_cls: the named error raised for a silent or dead peer without a process
             (e.g. :class:`~btgym.errors.DataServerError`).
+        copy_replies: receive replies as ``bytes`` (cheaper for small replies, e.g.
+            per-step observations) instead of zero-copy frames (better for big arrays).
     """
 
     def __init__(
@@ -46,8 +48,10 @@ class ReqClient:
         process: ChildProcess | None = None,
         name: str = "server",
         error_cls: type[CommError] = ServerTimeoutError,
+        copy_replies: bool = False,
     ) -> None:
         self.endpoint = endpoint
+        self.copy_replies = copy_replies
         self.timeout = float(timeout)
         self.process = process
         self.name = name
@@ -61,6 +65,8 @@ class ReqClient:
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.endpoint)
         self._sock = sock
+        self._poller = zmq.Poller()  # one poller per socket: no allocation per request
+        self._poller.register(sock, zmq.POLLIN)
 
     def _reset_socket(self) -> None:
         if self._sock is not None:
@@ -88,9 +94,10 @@ class ReqClient:
         self._sock.send_multipart(frames, copy=False)
         limit = self.timeout if timeout is None else float(timeout)
         deadline = time.monotonic() + limit
+        poll = self._poller.poll
         while True:
-            if self._sock.poll(_SLICE_MS, zmq.POLLIN):
-                msg = wire.decode(self._sock.recv_multipart(copy=False))
+            if poll(_SLICE_MS):
+                msg = wire.decode(self._sock.recv_multipart(copy=self.copy_replies))
                 wire.raise_remote(msg, context=self.name)
                 return msg
             if self.process is not None and not self.process.is_alive():

@@ -86,8 +86,10 @@ def _loop(
     poll_ms: int,
     name: str,
 ) -> None:
+    poller = zmq.Poller()  # one poller: no allocation per request
+    poller.register(sock, zmq.POLLIN)
     while True:
-        if not sock.poll(poll_ms, zmq.POLLIN):
+        if not poller.poll(poll_ms):
             if idle is not None:
                 idle()
             continue

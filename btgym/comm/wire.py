@@ -20,6 +20,7 @@ the receiving side turns it into :class:`btgym.errors.RemoteError` with
 from __future__ import annotations
 
 import json
+import math
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,10 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot put {type(obj).__name__} in a message header; send it as an array")
 
 
+#: one reusable encoder (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
+
+
 def encode(
     kind: str,
     payload: Mapping[str, Any] | None = None,
@@ -87,14 +92,15 @@ def encode(
     specs = []
     buffers: list[bytes | memoryview] = []
     for name, arr in (arrays or {}).items():
-        arr = np.ascontiguousarray(arr)
-        if arr.dtype.str not in ALLOWED_DTYPES:
+        if type(arr) is not np.ndarray or not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        dtype = arr.dtype.str
+        if dtype not in ALLOWED_DTYPES:
             raise ProtocolError(f"array {name!r}: dtype {arr.dtype} cannot be sent")
-        specs.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape)})
+        specs.append({"name": name, "dtype": dtype, "shape": list(arr.shape)})
         buffers.append(memoryview(arr).cast("B") if arr.size else b"")
     header = {"v": VERSION, "kind": kind, "payload": dict(payload or {}), "arrays": specs}
-    head = json.dumps(header, default=_json_default, separators=(",", ":")).encode()
-    return [head, *buffers]
+    return [_ENCODER.encode(header).encode(), *buffers]
 
 
 def decode(frames: Sequence[bytes | memoryview | Any]) -> Message:
@@ -124,14 +130,21 @@ def decode(frames: Sequence[bytes | memoryview | Any]) -> Message:
     return Message(kind, payload, arrays)
 
 
+#: whitelisted dtype strings → dtypes (a dict lookup per array on the hot path).
+_DTYPE_OF = {s: np.dtype(s) for s in ALLOWED_DTYPES}
+
+
 def _array_from(spec: Any, buf: Any) -> np.ndarray:
     try:
-        name, dtype, shape = spec["name"], np.dtype(spec["dtype"]), tuple(spec["shape"])
+        name, dt, shape = spec["name"], spec["dtype"], tuple(spec["shape"])
+        dtype = _DTYPE_OF.get(dt) if isinstance(dt, str) else None
+        if dtype is None:
+            dtype = np.dtype(dt)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"bad array spec {spec!r}: {exc}") from None
     if dtype.str not in ALLOWED_DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ProtocolError(f"array {name!r}: dtype {dtype} / shape {shape} not allowed")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if len(buf) != count * dtype.itemsize:
         raise ProtocolError(
             f"array {name!r}: buffer holds {len(buf)} bytes, shape {shape} {dtype} needs "
