@@ -1,0 +1,407 @@
+"""Handles: the env's view of an episode loop, in a child process or in-process.
+
+:func:`make_handle` returns a :class:`ProcessHandle` (backtrader in a spawned
+server process, ZeroMQ REQ/REP) or an :class:`InProcessHandle` (the same
+:class:`~btgym.server.loop.EpisodeLoop` driven directly by greenlet switching).
+Both have the same methods and raise the same named errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+
+from btgym.comm.client import ReqClient
+from btgym.comm.process import ChildProcess
+from btgym.errors import (
+    ConfigError,
+    EnvClosedError,
+    ProtocolError,
+    ResetNeededError,
+    ServerDiedError,
+    ServerTimeoutError,
+)
+from btgym.log import get_logger, level_from
+from btgym.server.config import ServerConfig
+from btgym.server.loop import EpisodeLoop
+from btgym.server.process import make_source, run_server
+from btgym.server.protocol import ACTION, Command, ReplyKind, ResetRequest, StepReply, expect
+from btgym.server.remote import localize
+from btgym.strategy import (
+    BrokerConfig,
+    BTgymBaseStrategy,
+    InfoLayout,
+    LeafSpec,
+    StrategyConfig,
+    normalize_discrete,
+    normalize_weights,
+)
+
+log = get_logger(__name__)
+
+
+class _HandleBase:
+    """What both handles share: configs, spaces, the closed flag."""
+
+    def __init__(
+        self,
+        strategy: StrategyConfig | None,
+        broker: BrokerConfig | None,
+        server: ServerConfig | None,
+        render: Any,
+        strategy_class: type[BTgymBaseStrategy],
+    ) -> None:
+        if not (isinstance(strategy_class, type) and issubclass(strategy_class, bt.Strategy)):
+            raise ConfigError(f"strategy_class {strategy_class!r} is not a backtrader Strategy")
+        self.strategy_config = strategy or StrategyConfig()
+        self.broker_config = broker or BrokerConfig()
+        self.server_config = server or ServerConfig()
+        self.render_config = render
+        self.strategy_class = strategy_class
+        self._closed = False
+        self._asset_names = self.strategy_config.asset_names
+
+    @property
+    def spaces(self) -> dict[str, LeafSpec]:
+        """Observation leaves: key → :class:`LeafSpec` (shape, low, high, dtype);
+        ``spec.to_box()`` gives the gymnasium ``Box``."""
+        return dict(self.strategy_config.state_shape)
+
+    def observation_space(self) -> Any:
+        """The gymnasium ``Dict`` of ``Box`` leaves the observations respect."""
+        from gymnasium import spaces
+
+        return spaces.Dict({k: v.to_box() for k, v in self.strategy_config.state_shape.items()})
+
+    @property
+    def asset_names(self) -> tuple[str, ...] | None:
+        """Tradable assets: the config's, else the last episode's (``None`` before)."""
+        return self._asset_names
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvClosedError("this env's server handle is closed")
+
+
+class InProcessHandle(_HandleBase):
+    """The episode loop in the caller's process (greenlet switching, no IPC)."""
+
+    mode = "inprocess"
+
+    def __init__(
+        self,
+        data_source: Any,
+        strategy: StrategyConfig | None = None,
+        broker: BrokerConfig | None = None,
+        server: ServerConfig | None = None,
+        render: Any = None,
+        strategy_class: type[BTgymBaseStrategy] = BTgymBaseStrategy,
+    ) -> None:
+        super().__init__(strategy, broker, server, render, strategy_class)
+        source, self._close_source = make_source(data_source, self.server_config.data_timeout)
+        self._loop = EpisodeLoop(
+            source, self.strategy_config, self.broker_config, strategy_class, render
+        )
+        self.step = self._loop.step  # type: ignore[method-assign]  # the hot path, unwrapped
+
+    def reset(
+        self,
+        trial_config: Mapping[str, Any] | None = None,
+        episode_config: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._check_open()
+        result = self._loop.reset(trial_config, episode_config, seed)
+        self._asset_names = self._loop.asset_names
+        return result.obs, result.info
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        """Act and run to the next decision (bound to ``EpisodeLoop.step`` while open)."""
+        raise EnvClosedError("this env's server handle is closed")
+
+    def done(self) -> None:
+        self._check_open()
+        if not self._loop.active:
+            raise ResetNeededError("done: no episode is running")
+        self._loop.finish()
+
+    def records(self) -> dict[str, np.ndarray]:
+        self._check_open()
+        return self._loop.records()
+
+    def episode_bars(self) -> Any:
+        self._check_open()
+        return self._loop.episode_bars()
+
+    def get_stat(self) -> dict[str, Any]:
+        self._check_open()
+        return self._loop.get_stat()
+
+    def render(self, mode: str) -> np.ndarray:
+        self._check_open()
+        return self._loop.render(mode)
+
+    def ping(self) -> dict[str, Any]:
+        self._check_open()
+        return {"active": self._loop.active}
+
+    @property
+    def active(self) -> bool:
+        return not self._closed and self._loop.active
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.__dict__.pop("step", None)  # back to the class method: raises EnvClosedError
+        self._loop.close()
+        if self._close_source is not None:
+            with contextlib.suppress(Exception):
+                self._close_source()
+
+
+def _shutdown(state: dict[str, Any]) -> None:
+    """Stop the server process of ``state`` (finalizer-safe: no reference to the handle)."""
+    child, client = state.pop("child", None), state.pop("client", None)
+    if child is None:
+        return
+
+    def graceful() -> None:
+        if client is not None:
+            client.request(Command.STOP.value, timeout=1.0)
+
+    try:
+        child.stop(graceful=graceful if child.is_alive() else None, timeout=1.0)
+    finally:
+        if client is not None:
+            client.close()
+
+
+class ProcessHandle(_HandleBase):
+    """The episode loop in a spawned server process, over ZeroMQ REQ/REP.
+
+    A dead or silent server raises :class:`ServerDiedError` /
+    :class:`~btgym.errors.RemoteError` (with the child's traceback) /
+    :class:`ServerTimeoutError`; the next :meth:`reset` starts a fresh server.
+    """
+
+    mode = "process"
+
+    def __init__(
+        self,
+        data_source: Any,
+        strategy: StrategyConfig | None = None,
+        broker: BrokerConfig | None = None,
+        server: ServerConfig | None = None,
+        render: Any = None,
+        strategy_class: type[BTgymBaseStrategy] = BTgymBaseStrategy,
+    ) -> None:
+        super().__init__(strategy, broker, server, render, strategy_class)
+        self._data_source = data_source
+        self._state: dict[str, Any] = {}
+        self._finalizer = weakref.finalize(self, _shutdown, self._state)
+        self._active = False
+        self._layout: InfoLayout | None = None
+        self._restarts = 0
+        self._start()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        cfg = self.server_config
+        kwargs = {
+            "data_source": self._data_source,
+            "strategy": self.strategy_config,
+            "broker": self.broker_config,
+            "strategy_class": self.strategy_class,
+            "render": self.render_config,
+            "server": cfg,
+        }
+        child = ChildProcess(
+            run_server, kwargs, name="btgym-server", log_level=level_from(log_level=cfg.log_level)
+        )
+        endpoint = child.start(timeout=cfg.connect_timeout)
+        self._state["child"] = child
+        self._state["client"] = ReqClient(
+            endpoint, timeout=cfg.timeout, process=child, name="btgym server", copy_replies=True
+        )
+        self._active = False
+
+    def _restart(self) -> None:
+        _shutdown(self._state)
+        self._restarts += 1
+        log.info(f"restarting the btgym server (restart #{self._restarts})")
+        self._start()
+
+    @property
+    def endpoint(self) -> str | None:
+        """The server's endpoint (``None`` when closed)."""
+        child = self._state.get("child")
+        return child.endpoint if child is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id (``None`` when closed)."""
+        child = self._state.get("child")
+        return child.pid if child is not None else None
+
+    @property
+    def active(self) -> bool:
+        return not self._closed and self._active
+
+    def close(self) -> None:
+        """Stop the server: ``stop`` request, then terminate, then kill (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._active = False
+        self._finalizer()
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(
+        self,
+        command: Command,
+        payload: Any = None,
+        timeout: float | None = None,
+        arrays: Mapping[str, np.ndarray] | None = None,
+    ) -> Any:
+        self._check_open()
+        client = self._state.get("client")
+        if client is None:
+            raise ServerDiedError("the btgym server is not running: call reset() to restart it")
+        try:
+            return client.request(command.value, payload, arrays, timeout=timeout)
+        except (ServerDiedError, ServerTimeoutError) as exc:
+            self._active = False
+            self._state["dead"] = True
+            if hasattr(exc, "add_note"):
+                exc.add_note("the next reset() starts a new server")
+            raise
+        except Exception as exc:
+            local = localize(exc)
+            if local is exc:
+                raise
+            raise local from exc
+
+    def reset(
+        self,
+        trial_config: Mapping[str, Any] | None = None,
+        episode_config: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._check_open()
+        child = self._state.get("child")
+        if self._state.get("dead") or child is None or not child.is_alive():
+            self._state.pop("dead", None)
+            self._restart()
+        payload = ResetRequest(dict(trial_config or {}), dict(episode_config or {}), seed)
+        self._active = False
+        msg = self._request(Command.RESET, payload.payload(), self.server_config.reset_timeout)
+        try:
+            layout = InfoLayout.from_wire(msg.payload["layout"])
+        except (KeyError, TypeError) as exc:
+            raise ProtocolError(f"reset reply without a valid layout: {exc!r}") from None
+        self._layout = layout
+        self._asset_names = layout.assets
+        reply = StepReply.from_message(msg, layout)
+        self._active = not (reply.terminated or reply.truncated)
+        return reply.obs, dict(reply.info)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        if not self._active:
+            self._check_open()
+            raise ResetNeededError(
+                "step() needs a running episode: call reset() first (or after the episode end)"
+            )
+        layout = self._layout
+        if self.strategy_config.portfolio_actions:
+            canonical = normalize_weights(action, layout.assets, self.strategy_config.cash_name)
+            canonical = canonical.tolist()
+        else:
+            canonical = list(normalize_discrete(action, layout.assets))
+        try:
+            msg = self._request(Command.STEP, {ACTION: canonical})
+        except ResetNeededError:
+            self._active = False
+            raise
+        except Exception as exc:
+            if getattr(exc, "remote_type", "") != "InvalidActionError":
+                self._active = False  # a failed step ends the episode on the server too
+            raise
+        r = StepReply.from_message(msg, layout)
+        if r.terminated or r.truncated:
+            self._active = False
+        return r.obs, r.reward, r.terminated, r.truncated, r.info
+
+    def done(self) -> None:
+        """End the running episode now (the original's ``_done``)."""
+        expect(self._request(Command.DONE), ReplyKind.OK)
+        self._active = False
+
+    def records(self) -> dict[str, np.ndarray]:
+        msg = expect(self._request(Command.RECORDS), ReplyKind.RECORDS)
+        return {k: a.copy() for k, a in msg.arrays.items()}
+
+    def episode_bars(self) -> Any:
+        msg = expect(self._request(Command.BARS), ReplyKind.BARS)
+        if msg.payload.get("none"):
+            return None
+        from btgym.datafeed import Bars
+
+        return Bars.from_wire(msg.payload["bars"], msg.arrays)
+
+    def get_stat(self) -> dict[str, Any]:
+        return dict(expect(self._request(Command.GET_STAT), ReplyKind.STAT).payload)
+
+    def render(self, mode: str) -> np.ndarray:
+        msg = expect(self._request(Command.RENDER, {"mode": mode}), ReplyKind.FRAME)
+        return msg.arrays["frame"].copy()
+
+    def ping(self) -> dict[str, Any]:
+        return dict(expect(self._request(Command.PING), ReplyKind.PONG).payload)
+
+
+def make_handle(
+    mode: str | None = None,
+    *,
+    strategy: StrategyConfig | None = None,
+    broker: BrokerConfig | None = None,
+    server: ServerConfig | None = None,
+    render: Any = None,
+    data_source: Any,
+    strategy_class: type[BTgymBaseStrategy] = BTgymBaseStrategy,
+) -> ProcessHandle | InProcessHandle:
+    """Start an episode loop and return its handle.
+
+    Args:
+        mode: ``"process"`` or ``"inprocess"``; ``None``: ``server.mode``.
+        strategy: the strategy config (observation, trading, termination).
+        broker: the broker config.
+        server: the server config (transport, timeouts, log level).
+        render: a ``RenderConfig`` for ``render()`` (``None``: rendering defaults).
+        data_source: a trial source (a data domain, anything with ``sample()``) or a
+            data server endpoint string. In process mode an object is handed to the
+            child at spawn (it must pickle); an endpoint is preferred.
+        strategy_class: a :class:`BTgymBaseStrategy` subclass (module-level, so the
+            server process can import it).
+
+    Raises:
+        ConfigError: unknown mode or bad configs.
+        RemoteError / ServerDiedError / ServerTimeoutError: the server failed to start.
+    """
+    server = server or ServerConfig()
+    mode = mode or server.mode
+    if mode != server.mode:
+        server = ServerConfig.from_kwargs(server, mode=mode)
+    cls = ProcessHandle if mode == "process" else InProcessHandle
+    return cls(data_source, strategy, broker, server, render, strategy_class)

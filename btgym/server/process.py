@@ -1,0 +1,161 @@
+"""The backtrader server process: an :class:`EpisodeLoop` behind a ZeroMQ REP socket.
+
+:func:`run_server` is the child's entry point (spawned by
+:class:`btgym.comm.process.ChildProcess`): it builds the trial source (a
+``DataClient`` for an endpoint string, or the domain object handed over at spawn),
+the loop, and serves :mod:`btgym.server.protocol` requests with
+:func:`btgym.comm.server.serve` until ``stop``. Malformed requests and errors (a
+bad action, an exception in a strategy hook) are answered with ``error`` messages
+carrying the traceback; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from btgym.comm.server import Reply, StopServing, serve
+from btgym.comm.wire import Message
+from btgym.errors import ProtocolError, ResetNeededError
+from btgym.log import get_logger
+from btgym.server import protocol as P
+from btgym.server.config import ServerConfig
+from btgym.server.loop import EpisodeLoop
+from btgym.server.protocol import Command, RenderRequest, ReplyKind, ResetRequest, StepRequest
+from btgym.strategy import StepResult
+
+log = get_logger(__name__)
+
+_OBS = ReplyKind.OBS.value
+
+
+def obs_reply(loop: EpisodeLoop, result: StepResult, first: bool = False) -> Reply:
+    """The ``obs`` reply of a decision (see :mod:`btgym.server.protocol`)."""
+    s = loop.strategy
+    rec = s.records
+    arrays = dict(result.obs)
+    arrays[P.FLOAT_ROW] = np.array(rec.floats[-1], np.float64)
+    payload: dict[str, Any] = {P.INT_ROW: rec.ints[-1]}
+    if result.info is not None:
+        payload["info"] = result.info
+    else:
+        if s.broker_message:
+            payload["message"] = s.broker_message
+        if s.done_reason:
+            payload["done_reason"] = s.done_reason
+    if first:
+        payload["layout"] = s.info_layout.to_wire()
+    return Reply(_OBS, payload, arrays)
+
+
+class EpisodeServer:
+    """Request handler: one method per :class:`~btgym.server.protocol.Command`."""
+
+    def __init__(self, loop: EpisodeLoop) -> None:
+        self.loop = loop
+        self._table: dict[str, Callable[[Message], Reply]] = {
+            Command.STEP.value: self._step,
+            Command.RESET.value: self._reset,
+            Command.DONE.value: self._done,
+            Command.GET_STAT.value: self._get_stat,
+            Command.RENDER.value: self._render,
+            Command.RECORDS.value: self._records,
+            Command.BARS.value: self._bars,
+            Command.PING.value: self._ping,
+            Command.STOP.value: self._stop,
+        }
+
+    def __call__(self, msg: Message) -> Reply:
+        method = self._table.get(msg.kind)
+        if method is None:
+            raise ProtocolError(
+                f"unknown command {msg.kind!r}; expected one of {sorted(self._table)}"
+            )
+        return method(msg)
+
+    def _step(self, msg: Message) -> Reply:
+        action = msg.payload.get(P.ACTION)
+        if action is None:
+            action = StepRequest.from_message(msg).action
+        elif type(action) is list and not self.loop.strategy_config.portfolio_actions:
+            action = np.array(action, np.int64) if action else action
+        return obs_reply(self.loop, self.loop.advance(action))
+
+    def _reset(self, msg: Message) -> Reply:
+        req = ResetRequest.from_message(msg)
+        result = self.loop.start(req.trial_config, req.episode_config, req.seed)
+        return obs_reply(self.loop, result, first=True)
+
+    def _done(self, msg: Message) -> Reply:
+        if not self.loop.active:
+            raise ResetNeededError("done: no episode is running (control mode)")
+        self.loop.finish()
+        return Reply(ReplyKind.OK.value)
+
+    def _get_stat(self, msg: Message) -> Reply:
+        return Reply(ReplyKind.STAT.value, self.loop.get_stat())
+
+    def _render(self, msg: Message) -> Reply:
+        req = RenderRequest.from_message(msg)
+        return Reply(ReplyKind.FRAME.value, {}, {"frame": self.loop.render(req.mode)})
+
+    def _records(self, msg: Message) -> Reply:
+        return Reply(ReplyKind.RECORDS.value, {}, self.loop.records())
+
+    def _bars(self, msg: Message) -> Reply:
+        bars = self.loop.episode_bars()
+        if bars is None:
+            return Reply(ReplyKind.BARS.value, {"none": True})
+        header, arrays = bars.to_wire()
+        return Reply(ReplyKind.BARS.value, {"bars": header}, arrays)
+
+    def _ping(self, msg: Message) -> Reply:
+        return Reply(ReplyKind.PONG.value, {"active": self.loop.active})
+
+    def _stop(self, msg: Message) -> Reply:
+        self.loop.close()
+        raise StopServing(Reply(ReplyKind.STOPPED.value))
+
+
+def make_source(data_source: Any, timeout: float) -> tuple[Any, Callable[[], None] | None]:
+    """A trial source for ``data_source``: a ``DataClient`` for an endpoint string
+    (returned with its ``close``), else the object itself."""
+    if isinstance(data_source, str):
+        from btgym.dataserver import DataClient
+
+        client = DataClient(data_source, timeout=timeout)
+        return client, client.close
+    return data_source, None
+
+
+def run_server(
+    ready: Callable[[str], None],
+    *,
+    data_source: Any,
+    strategy: Any,
+    broker: Any,
+    strategy_class: type,
+    render: Any,
+    server: ServerConfig,
+) -> None:
+    """Child entry point: build the loop and serve it until ``stop``."""
+    source, close_source = make_source(data_source, server.data_timeout)
+    loop = EpisodeLoop(source, strategy, broker, strategy_class, render, lazy_info=True)
+    try:
+        serve(
+            EpisodeServer(loop),
+            ready,
+            transport=server.transport,
+            host=server.host,
+            port=server.port,
+            allow_remote=server.allow_remote,
+            name="btgym-server",
+        )
+    finally:
+        loop.close()
+        if close_source is not None:
+            with contextlib.suppress(Exception):
+                close_source()
