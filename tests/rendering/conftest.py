@@ -6,12 +6,19 @@ import numpy as np
 import pytest
 
 from btgym.rendering import RenderConfig
-from tests.rendering.episodes import backtrader_episode, synthetic_bars, synthetic_records
+from tests.rendering.episodes import (
+    EURUSD,
+    backtrader_episode,
+    synthetic_bars,
+    synthetic_records,
+)
 
 
 @pytest.fixture(scope="session")
 def bt_episode() -> tuple[dict[str, np.ndarray], object]:
     """Records and bars of a real backtrader run on 1500 EURUSD minute bars."""
+    if not EURUSD.exists():
+        pytest.skip(f"EURUSD data not found at {EURUSD}")
     records, bars = backtrader_episode(n_bars=1500, seed=7)
     assert len(records["fill_kind"]) > 10  # the run must trade for the marker tests
     return records, bars
