@@ -57,16 +57,17 @@ class ReqClient:
         self.name = name
         self.error_cls = error_cls
         self._ctx = zmq.Context.instance()
+        self._encode_cache: dict = {}
+        self._decode_cache: dict = {}
         self._sock: zmq.Socket | None = None
         self._connect()
 
     def _connect(self) -> None:
         sock = self._ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVTIMEO, _SLICE_MS)  # receive in slices: no poll per request
         sock.connect(self.endpoint)
         self._sock = sock
-        self._poller = zmq.Poller()  # one poller per socket: no allocation per request
-        self._poller.register(sock, zmq.POLLIN)
 
     def _reset_socket(self) -> None:
         if self._sock is not None:
@@ -90,25 +91,40 @@ class ReqClient:
         """
         if self._sock is None:
             raise CommError(f"client of {self.name} is closed")
-        frames = wire.encode(kind, payload, arrays)
-        self._sock.send_multipart(frames, copy=False)
+        frames = wire.encode(kind, payload, arrays, self._encode_cache)
+        return self._exchange(frames, kind, timeout)
+
+    def request_frames(
+        self, frames: list[bytes | memoryview], kind: str = "request", timeout: float | None = None
+    ) -> wire.Message:
+        """:meth:`request` with frames already made by :func:`btgym.comm.wire.encode`
+        (a caller that repeats the same request encodes it once)."""
+        if self._sock is None:
+            raise CommError(f"client of {self.name} is closed")
+        return self._exchange(frames, kind, timeout)
+
+    def _exchange(self, frames: list, kind: str, timeout: float | None) -> wire.Message:
+        sock = self._sock
+        sock.send_multipart(frames, copy=False)
         limit = self.timeout if timeout is None else float(timeout)
         deadline = time.monotonic() + limit
-        poll = self._poller.poll
         while True:
-            if poll(_SLICE_MS):
-                msg = wire.decode(self._sock.recv_multipart(copy=self.copy_replies))
-                wire.raise_remote(msg, context=self.name)
-                return msg
-            if self.process is not None and not self.process.is_alive():
-                self._reset_socket()
-                raise self.process.death_report()
-            if time.monotonic() >= deadline:
-                self._reset_socket()
-                err = self.error_cls if issubclass(self.error_cls, CommError) else CommError
-                raise err(
-                    f"{self.name} at {self.endpoint} did not answer {kind!r} within {limit:g} s"
-                )
+            try:
+                received = sock.recv_multipart(copy=self.copy_replies)
+            except zmq.Again:  # a slice passed without a reply: check on the server
+                if self.process is not None and not self.process.is_alive():
+                    self._reset_socket()
+                    raise self.process.death_report() from None
+                if time.monotonic() >= deadline:
+                    self._reset_socket()
+                    err = self.error_cls if issubclass(self.error_cls, CommError) else CommError
+                    raise err(
+                        f"{self.name} at {self.endpoint} did not answer {kind!r} within {limit:g} s"
+                    ) from None
+                continue
+            msg = wire.decode(received, self._decode_cache)
+            wire.raise_remote(msg, context=self.name)
+            return msg
 
     def close(self) -> None:
         """Close the socket (idempotent)."""

@@ -55,6 +55,7 @@ def serve(
     name: str = "server",
     idle: Callable[[], None] | None = None,
     poll_ms: int = 500,
+    copy_requests: bool = False,
 ) -> None:
     """Bind a REP socket, call ``ready(endpoint)``, and serve until stopped.
 
@@ -65,6 +66,8 @@ def serve(
         name: the ipc socket's base name and the log channel's suffix.
         idle: called every ``poll_ms`` without a request (housekeeping).
         poll_ms: the receive poll slice.
+        copy_requests: receive requests as ``bytes`` (cheaper for small requests, e.g.
+            per-step actions) instead of zero-copy frames.
     """
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.REP)
@@ -72,7 +75,7 @@ def serve(
     endpoint, tmp = endpoints.bind(sock, transport, host, port, name, allow_remote)
     try:
         ready(endpoint)
-        _loop(sock, handle, idle, poll_ms, name)
+        _loop(sock, handle, idle, poll_ms, name, copy_requests)
     finally:
         with contextlib.suppress(Exception):
             sock.close(linger=0)
@@ -85,17 +88,20 @@ def _loop(
     idle: Callable[[], None] | None,
     poll_ms: int,
     name: str,
+    copy_requests: bool = False,
 ) -> None:
-    poller = zmq.Poller()  # one poller: no allocation per request
-    poller.register(sock, zmq.POLLIN)
+    sock.setsockopt(zmq.RCVTIMEO, poll_ms)  # receive in slices: no poll per request
+    decode_cache: dict = {}
+    encode_cache: dict = {}
     while True:
-        if not poller.poll(poll_ms):
+        try:
+            frames = sock.recv_multipart(copy=copy_requests)
+        except zmq.Again:
             if idle is not None:
                 idle()
             continue
-        frames = sock.recv_multipart(copy=False)
         try:
-            msg = wire.decode(frames)
+            msg = wire.decode(frames, decode_cache)
             reply = handle(msg)
         except StopServing as stop:
             _send(sock, stop.reply)
@@ -108,8 +114,8 @@ def _loop(
             log.error(f"{name}: request failed: {type(exc).__name__}: {exc}")
             sock.send_multipart(wire.error_message(exc, where=name), copy=False)
             continue
-        _send(sock, reply)
+        _send(sock, reply, encode_cache)
 
 
-def _send(sock: zmq.Socket, reply: Reply) -> None:
-    sock.send_multipart(wire.encode(reply.kind, reply.payload, reply.arrays), copy=False)
+def _send(sock: zmq.Socket, reply: Reply, cache: dict | None = None) -> None:
+    sock.send_multipart(wire.encode(reply.kind, reply.payload, reply.arrays, cache), copy=False)

@@ -78,6 +78,7 @@ def encode(
     kind: str,
     payload: Mapping[str, Any] | None = None,
     arrays: Mapping[str, np.ndarray] | None = None,
+    cache: dict | None = None,
 ) -> list[bytes | memoryview]:
     """Encode a message into ZeroMQ frames.
 
@@ -85,26 +86,48 @@ def encode(
         kind: the message kind (usually a command enum's value).
         payload: JSON-serialisable values (numpy scalars are converted).
         arrays: named numpy arrays, sent as raw buffers without copying where possible.
+        cache: a dict owned by the caller: headers of messages without payload are
+            kept there by (kind, array names, dtypes, shapes) and reused (a sender
+            that repeats the same message layout skips the JSON encoding).
 
     Returns:
         The frames to pass to ``socket.send_multipart(frames, copy=False)``.
     """
     specs = []
     buffers: list[bytes | memoryview] = []
+    layout = []
     for name, arr in (arrays or {}).items():
         if type(arr) is not np.ndarray or not arr.flags.c_contiguous:
             arr = np.ascontiguousarray(arr)
         dtype = arr.dtype.str
         if dtype not in ALLOWED_DTYPES:
             raise ProtocolError(f"array {name!r}: dtype {arr.dtype} cannot be sent")
-        specs.append({"name": name, "dtype": dtype, "shape": list(arr.shape)})
+        layout.append((name, dtype, arr.shape))
         buffers.append(memoryview(arr).cast("B") if arr.size else b"")
+    key = None
+    if cache is not None and not payload:
+        key = (kind, *layout)
+        head = cache.get(key)
+        if head is not None:
+            return [head, *buffers]
+    specs = [{"name": n, "dtype": d, "shape": list(sh)} for n, d, sh in layout]
     header = {"v": VERSION, "kind": kind, "payload": dict(payload or {}), "arrays": specs}
-    return [_ENCODER.encode(header).encode(), *buffers]
+    head = _ENCODER.encode(header).encode()
+    if key is not None:
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[key] = head
+    return [head, *buffers]
 
 
-def decode(frames: Sequence[bytes | memoryview | Any]) -> Message:
+def decode(frames: Sequence[bytes | memoryview | Any], cache: dict | None = None) -> Message:
     """Decode frames produced by :func:`encode`.
+
+    Args:
+        frames: the received frames (``bytes``, ``memoryview`` or ``zmq.Frame``).
+        cache: a dict owned by the caller: parsed headers are kept there by their
+            bytes, so a receiver of repeated message layouts parses each JSON header
+            once (buffers are still checked against the header's sizes every time).
 
     Raises:
         ProtocolError: on anything malformed (bad JSON, unknown dtype, size mismatch,
@@ -113,8 +136,48 @@ def decode(frames: Sequence[bytes | memoryview | Any]) -> Message:
     if not frames:
         raise ProtocolError("empty message")
     raw = [f.buffer if hasattr(f, "buffer") else f for f in frames]
+    head = bytes(raw[0])
+    parsed = cache.get(head) if cache is not None else None
+    if parsed is None:
+        parsed = _parse_header(head)
+        if cache is not None and _flat(parsed[1]):
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[head] = parsed
+        kind, payload, specs = parsed
+    else:  # a cached flat payload: a fresh dict and fresh lists for the caller
+        kind, payload, specs = parsed
+        payload = {k: list(v) if type(v) is list else v for k, v in payload.items()}
+    if len(specs) != len(raw) - 1:
+        raise ProtocolError(f"header names {len(specs)} arrays but {len(raw) - 1} buffers came")
+    arrays = {}
+    for (name, dtype, shape, count), buf in zip(specs, raw[1:]):
+        if len(buf) != count * dtype.itemsize:
+            raise ProtocolError(
+                f"array {name!r}: buffer holds {len(buf)} bytes, shape {shape} {dtype} needs "
+                f"{count * dtype.itemsize}"
+            )
+        arrays[name] = np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+    return Message(kind, payload, arrays)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _flat(payload: dict[str, Any]) -> bool:
+    """True if every value is a scalar or a list of scalars (safe to cache and copy)."""
+    for value in payload.values():
+        if type(value) is list:
+            if not all(type(v) in _SCALARS for v in value):
+                return False
+        elif type(value) not in _SCALARS:
+            return False
+    return True
+
+
+def _parse_header(head: bytes) -> tuple[str, dict[str, Any], list[tuple]]:
     try:
-        header = json.loads(bytes(raw[0]))
+        header = json.loads(head)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"message header is not JSON: {exc}") from None
     if not isinstance(header, dict) or header.get("v") != VERSION:
@@ -122,19 +185,18 @@ def decode(frames: Sequence[bytes | memoryview | Any]) -> Message:
     kind, payload, specs = header.get("kind"), header.get("payload"), header.get("arrays")
     if not isinstance(kind, str) or not isinstance(payload, dict) or not isinstance(specs, list):
         raise ProtocolError("message header lacks kind/payload/arrays")
-    if len(specs) != len(raw) - 1:
-        raise ProtocolError(f"header names {len(specs)} arrays but {len(raw) - 1} buffers came")
-    arrays = {}
-    for spec, buf in zip(specs, raw[1:]):
-        arrays[spec.get("name", "?")] = _array_from(spec, buf)
-    return Message(kind, payload, arrays)
+    return kind, payload, [_spec(spec) for spec in specs]
 
+
+#: most entries of an encode/decode header cache (cleared when full).
+_CACHE_SIZE = 64
 
 #: whitelisted dtype strings → dtypes (a dict lookup per array on the hot path).
 _DTYPE_OF = {s: np.dtype(s) for s in ALLOWED_DTYPES}
 
 
-def _array_from(spec: Any, buf: Any) -> np.ndarray:
+def _spec(spec: Any) -> tuple[str, np.dtype, tuple[int, ...], int]:
+    """A header's array spec → ``(name, dtype, shape, count)``, validated."""
     try:
         name, dt, shape = spec["name"], spec["dtype"], tuple(spec["shape"])
         dtype = _DTYPE_OF.get(dt) if isinstance(dt, str) else None
@@ -144,13 +206,7 @@ def _array_from(spec: Any, buf: Any) -> np.ndarray:
         raise ProtocolError(f"bad array spec {spec!r}: {exc}") from None
     if dtype.str not in ALLOWED_DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ProtocolError(f"array {name!r}: dtype {dtype} / shape {shape} not allowed")
-    count = math.prod(shape)
-    if len(buf) != count * dtype.itemsize:
-        raise ProtocolError(
-            f"array {name!r}: buffer holds {len(buf)} bytes, shape {shape} {dtype} needs "
-            f"{count * dtype.itemsize}"
-        )
-    return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+    return name, dtype, shape, math.prod(shape)
 
 
 def error_message(exc: BaseException, where: str = "") -> list[bytes | memoryview]:
