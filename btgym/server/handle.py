@@ -16,6 +16,7 @@ from typing import Any
 import backtrader as bt
 import numpy as np
 
+from btgym.comm import wire
 from btgym.comm.client import ReqClient
 from btgym.comm.process import ChildProcess
 from btgym.errors import (
@@ -211,6 +212,7 @@ class ProcessHandle(_HandleBase):
         self._finalizer = weakref.finalize(self, _shutdown, self._state)
         self._active = False
         self._layout: InfoLayout | None = None
+        self._step_frames: dict[tuple[int, ...], list] = {}
         self._restarts = 0
         self._start()
 
@@ -274,12 +276,15 @@ class ProcessHandle(_HandleBase):
         payload: Any = None,
         timeout: float | None = None,
         arrays: Mapping[str, np.ndarray] | None = None,
+        frames: list | None = None,
     ) -> Any:
         self._check_open()
         client = self._state.get("client")
         if client is None:
             raise ServerDiedError("the btgym server is not running: call reset() to restart it")
         try:
+            if frames is not None:
+                return client.request_frames(frames, command.value, timeout)
             return client.request(command.value, payload, arrays, timeout=timeout)
         except (ServerDiedError, ServerTimeoutError) as exc:
             self._active = False
@@ -325,12 +330,17 @@ class ProcessHandle(_HandleBase):
             )
         layout = self._layout
         if self.strategy_config.portfolio_actions:
-            canonical = normalize_weights(action, layout.assets, self.strategy_config.cash_name)
-            canonical = canonical.tolist()
+            weights = normalize_weights(action, layout.assets, self.strategy_config.cash_name)
+            frames = wire.encode(Command.STEP.value, {ACTION: weights.tolist()})
         else:
-            canonical = list(normalize_discrete(action, layout.assets))
+            codes = normalize_discrete(action, layout.assets)
+            frames = self._step_frames.get(codes)
+            if frames is None:  # each distinct discrete action is encoded once
+                frames = wire.encode(Command.STEP.value, {ACTION: list(codes)})
+                if len(self._step_frames) < 1024:
+                    self._step_frames[codes] = frames
         try:
-            msg = self._request(Command.STEP, {ACTION: canonical})
+            msg = self._request(Command.STEP, frames=frames)
         except ResetNeededError:
             self._active = False
             raise

@@ -37,8 +37,8 @@ def obs_reply(loop: EpisodeLoop, result: StepResult, first: bool = False) -> Rep
     s = loop.strategy
     rec = s.records
     arrays = dict(result.obs)
-    arrays[P.FLOAT_ROW] = np.array(rec.floats[-1], np.float64)
-    payload: dict[str, Any] = {P.INT_ROW: rec.ints[-1]}
+    arrays[P.RECORD_ROW] = P.pack_row(rec.floats[-1], rec.ints[-1])
+    payload: dict[str, Any] = {}
     if result.info is not None:
         payload["info"] = result.info
     else:
@@ -153,6 +153,7 @@ def run_server(
             port=server.port,
             allow_remote=server.allow_remote,
             name="btgym-server",
+            copy_requests=True,
         )
     finally:
         loop.close()

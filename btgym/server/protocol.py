@@ -30,7 +30,7 @@ Errors travel as ``error`` messages (type, message, child traceback).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -43,11 +43,27 @@ from btgym.strategy.info import InfoLayout
 
 #: payload key of the canonical action in a step request.
 ACTION = "a"
-#: array name of the float record row in a step reply (not an identifier: no
-#: observation key can clash with it).
-FLOAT_ROW = "#f"
-#: payload key of the int record row ``[time_ns, step, terminated, truncated]``.
-INT_ROW = "i"
+#: array name of the record row in a step reply (not an identifier: no observation
+#: key can clash with it): float64 ``[*float row, *int row]``, the 4 ints
+#: ``[time_ns, step, terminated, truncated]`` bit-cast into float64 slots, so a step
+#: reply has a constant header (parsed once by the receiver's header cache).
+RECORD_ROW = "#r"
+N_INTS = 4
+
+
+def pack_row(floats: Sequence[float], ints: Sequence[int]) -> np.ndarray:
+    """One float64 array of the float row and the (bit-cast) int row."""
+    out = np.empty(len(floats) + N_INTS, np.float64)
+    out[:-N_INTS] = floats
+    out[-N_INTS:].view(np.int64)[:] = ints
+    return out
+
+
+def unpack_row(row: np.ndarray) -> tuple[list[float], list[int]]:
+    """Inverse of :func:`pack_row`."""
+    if row.ndim != 1 or len(row) < N_INTS + 1:
+        raise ProtocolError(f"record row of shape {row.shape} is too short")
+    return row[:-N_INTS].tolist(), row[-N_INTS:].view(np.int64).tolist()
 
 
 class Command(str, Enum):
@@ -161,11 +177,12 @@ class StepReply:
     """A decision: observation arrays, reward, flags and the info dict.
 
     On the wire: the observation leaves as raw arrays keyed by observation key and
-    the record row ``FLOAT_ROW`` (float64 ``[reward, value, cash, drawdown,
-    realized, unrealized, *positions, *actions]``); JSON payload: ``INT_ROW``
-    (``[time_ns, step, terminated, truncated]``), ``message`` and ``done_reason``
-    when not empty, ``info`` (the whole dict) when the strategy customises
-    ``get_info``, and ``layout`` (assets, action keys) in the reset reply.
+    the record row ``RECORD_ROW`` (:func:`pack_row` of the float row ``[reward,
+    value, cash, drawdown, realized, unrealized, *positions, *actions]`` and the int
+    row ``[time_ns, step, terminated, truncated]``); JSON payload (usually empty):
+    ``message`` and ``done_reason`` when not empty, ``info`` (the whole dict) when
+    the strategy customises ``get_info``, and ``layout`` (assets, action keys) in
+    the reset reply.
     """
 
     obs: Mapping[str, np.ndarray]
@@ -179,19 +196,19 @@ class StepReply:
         expect(msg, ReplyKind.OBS)
         p = msg.payload
         obs = {}
-        row = None
+        packed = None
         for key, arr in msg.arrays.items():
-            if key == FLOAT_ROW:
-                row = arr.tolist()
+            if key == RECORD_ROW:
+                packed = arr
             else:
                 obs[key] = arr.copy()  # writable, owned by the caller
+        if packed is None:
+            raise ProtocolError("obs reply has no record row")
+        row, ints = unpack_row(packed)
+        info = p.get("info")
         try:
-            ints = p[INT_ROW]
-            terminated, truncated = bool(ints[2]), bool(ints[3])
-            reward = float(row[0])
-            info = p.get("info")
             if info is None:
                 info = layout.info_from_rows(row, ints, p.get("message", ""), p.get("done_reason"))
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        except (IndexError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed obs reply: {exc!r}") from None
-        return cls(obs, reward, terminated, truncated, info)
+        return cls(obs, row[0], bool(ints[2]), bool(ints[3]), info)

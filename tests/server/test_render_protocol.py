@@ -14,7 +14,15 @@ from btgym.errors import (
     ResetNeededError,
 )
 from btgym.rendering import RenderConfig
-from btgym.server.protocol import Command, ResetRequest, StepReply, StepRequest, expect
+from btgym.server.protocol import (
+    Command,
+    ResetRequest,
+    StepReply,
+    StepRequest,
+    expect,
+    pack_row,
+    unpack_row,
+)
 from btgym.server.remote import localize
 from btgym.strategy import InfoLayout
 
@@ -60,19 +68,15 @@ def test_step_request_forms():
 
 def test_step_reply_parsing():
     layout = InfoLayout(("a",), ("a",), discrete=True)
-    row = np.array([0.5, 101.0, 90.0, 0.01, 1.0, 0.0, 10.0, 1.0])
-    frames = wire.encode(
-        "obs",
-        {
-            "i": [1_483_315_200_000_000_000, 3, 0, 1],
-            "message": "a: BUY executed",
-            "done_reason": "end_of_data",
-        },
-        {"raw": np.ones((2, 4), np.float32), "#f": row},
-    )
+    floats = [0.5, 101.0, 90.0, 0.01, 1.0, 0.0, 10.0, 1.0]
+    ints = [1_483_315_200_000_000_000, 3, 0, 1]
+    row = pack_row(floats, ints)
+    assert unpack_row(row) == (floats, ints)
+    payload = {"message": "a: BUY executed", "done_reason": "end_of_data"}
+    frames = wire.encode("obs", payload, {"raw": np.ones((2, 4), np.float32), "#r": row})
     reply = StepReply.from_message(wire.decode(frames), layout)
     assert reply.reward == 0.5 and reply.truncated and not reply.terminated
-    assert reply.obs["raw"].flags.writeable
+    assert reply.obs["raw"].flags.writeable and set(reply.obs) == {"raw"}
     assert reply.info == {
         "step": 3, "time": "2017-01-02T00:00:00", "action": {"a": 1},
         "broker_cash": 90.0, "broker_value": 101.0, "position": {"a": 10.0},
@@ -81,6 +85,8 @@ def test_step_reply_parsing():
     }  # fmt: skip
     with pytest.raises(ProtocolError):
         StepReply.from_message(wire.decode(wire.encode("obs", {}, {"raw": row})), layout)
+    with pytest.raises(ProtocolError):
+        StepReply.from_message(wire.decode(wire.encode("obs", {}, {"#r": row[:3]})), layout)
     with pytest.raises(ProtocolError):
         expect(wire.decode(wire.encode("pong")), Command.STOP)
 
