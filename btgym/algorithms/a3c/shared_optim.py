@@ -65,12 +65,12 @@ class SharedOptimizerMixin:
 
 
 class SharedAdam(SharedOptimizerMixin, torch.optim.Adam):
-    """Adam with shared moments (``foreach=False``: plain in-place updates)."""
+    """Adam with shared moments (updated in place by the fused foreach kernels)."""
 
     def __init__(
         self, params: Iterable[torch.nn.Parameter], lr: float = 1e-4, eps: float = 1e-8
     ) -> None:
-        super().__init__(params, lr=lr, eps=eps, foreach=False)
+        super().__init__(params, lr=lr, eps=eps, foreach=True)
         self._init_shared_state()
 
     def _state_names(self) -> tuple[str, ...]:
@@ -83,7 +83,7 @@ class SharedRMSprop(SharedOptimizerMixin, torch.optim.RMSprop):
     def __init__(
         self, params: Iterable[torch.nn.Parameter], lr: float = 7e-4, eps: float = 1e-5
     ) -> None:
-        super().__init__(params, lr=lr, alpha=0.99, eps=eps, foreach=False)
+        super().__init__(params, lr=lr, alpha=0.99, eps=eps, foreach=True)
         self._init_shared_state()
 
     def _state_names(self) -> tuple[str, ...]:

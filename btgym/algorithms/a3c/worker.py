@@ -23,10 +23,10 @@ import torch
 from btgym.algorithms.a3c.config import A3CConfig
 from btgym.algorithms.a3c.shared_optim import make_shared_optimizer
 from btgym.algorithms.common.actors import make_actor, state_to_torch
-from btgym.algorithms.common.buffers import n_step_returns
 from btgym.algorithms.common.monitor import IMAGE_KEY, STATS_KEY, EpisodeMonitor
 from btgym.algorithms.common.policies import ActorCritic
 from btgym.algorithms.common.seeding import Stream
+from btgym.errors import ConfigError
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -89,6 +89,10 @@ class _Worker:
         self.optimizer, self.cfg, self.rng, self.queue = optimizer, cfg, rng, queue
         self.device = torch.device(device)
         self.actor = make_actor(local, rng)
+        self.local_params = [p.data for p in local.parameters()]
+        self.shared_params = [p.data for p in shared.parameters()]
+        for name, _ in local.named_buffers():
+            raise ConfigError(f"A3C policies must not have buffers (found {name!r})")
 
     def run(self, obs: Any, global_steps: Any, stop: Any) -> None:
         cfg, actor = self.cfg, self.actor
@@ -97,7 +101,8 @@ class _Worker:
         last_rng = time.monotonic()
         zero = np.zeros(1)
         while not stop.is_set() and global_steps.value < cfg.total_steps:
-            self.local.load_state_dict(self.shared.state_dict())
+            with torch.no_grad():  # pull the shared weights (one fused copy)
+                torch._foreach_copy_(self.local_params, self.shared_params)
             actor.refresh()
             state0 = state
             obs_l, act_l, rew_l, done_l, start_l = [], [], [], [], []
@@ -155,8 +160,7 @@ class _Worker:
         log_probs, entropy, values = local.evaluate(
             obs_seq, actions, state_to_torch(state0, dev), col(start_l)
         )
-        last_t = torch.full((1,), last, device=dev)
-        returns = n_step_returns(col(rew_l), col(done_l), last_t, cfg.gamma)
+        returns = col(discounted_returns(rew_l, done_l, last, cfg.gamma))
         adv = returns - values
         policy_loss = -(log_probs * adv.detach()).mean()
         value_loss = 0.5 * adv.pow(2).mean()
@@ -164,7 +168,9 @@ class _Worker:
         loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * ent
         local.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            local.parameters(), cfg.max_grad_norm, foreach=True
+        )
         for lp, sp in zip(local.parameters(), self.shared.parameters()):
             sp.grad = None if lp.grad is None else lp.grad.detach().to("cpu")
         lr = cfg.learning_rate(steps / cfg.total_steps)
@@ -189,3 +195,15 @@ def _batch1(obs: Any) -> Any:
 
 def _entry(obs: Any, key: str) -> np.ndarray:
     return obs if key == "" else obs[key]
+
+
+def discounted_returns(
+    rewards: list[float], dones: list[float], last: float, gamma: float
+) -> list[float]:
+    """n-step returns in plain floats (same as :func:`~btgym.algorithms.common.buffers.
+    n_step_returns`, without a tensor op per step)."""
+    out, running = [0.0] * len(rewards), last
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * (1.0 - dones[t]) * running
+        out[t] = running
+    return out

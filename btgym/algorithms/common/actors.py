@@ -97,8 +97,10 @@ def _encoder(enc: nn.Module) -> Callable[[Array], Array]:
             x = x.reshape(x.shape[0], enc.time, enc.features).astype(np.float32, copy=False)
             if enc.normalize:
                 d = x - x.mean(axis=1, keepdims=True)
-                std = np.sqrt((d * d).mean(axis=1, keepdims=True))
-                x = np.clip(d / (std + 1e-8), -10.0, 10.0)
+                std = np.sqrt(np.einsum("btf,btf->bf", d, d) / enc.time)[:, None, :]
+                d /= std + 1e-8
+                np.minimum(d, 10.0, out=d)
+                x = np.maximum(d, -10.0, out=d)
             return head(conv(x))
 
         return window
@@ -195,6 +197,8 @@ class NumpyActor:
         return actions, logp, values, state
 
     def _categorical(self, logits: Array, deterministic: bool) -> tuple[Array, Array]:
+        if len(logits) == 1:  # one env: plain floats beat numpy's per-call overhead
+            return self._categorical_one(logits[0].tolist(), deterministic)
         acts, logp, i = [], 0.0, 0
         rows = np.arange(len(logits))
         for n in self.adapter.nvec:
@@ -210,6 +214,27 @@ class NumpyActor:
             logp = logp + lp[rows, a]
             i += n
         return np.stack(acts, axis=1).astype(np.int64), np.asarray(logp)
+
+    def _categorical_one(self, logits: list[float], deterministic: bool) -> tuple[Array, Array]:
+        acts, logp, i = [], 0.0, 0
+        for n in self.adapter.nvec:
+            z = logits[i : i + n]
+            top = max(z)
+            e = [math.exp(v - top) for v in z]
+            total = sum(e)
+            if deterministic:
+                a = e.index(max(e))
+            else:
+                u, acc, a = self.rng.random() * total, 0.0, n - 1
+                for k, v in enumerate(e):
+                    acc += v
+                    if u < acc:
+                        a = k
+                        break
+            acts.append(a)
+            logp += z[a] - top - math.log(total)
+            i += n
+        return np.array([acts], dtype=np.int64), np.array([logp])
 
     def _dirichlet(self, raw: Array, deterministic: bool) -> tuple[Array, Array]:
         alpha = _softplus(raw) + 1.0

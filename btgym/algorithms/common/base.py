@@ -74,6 +74,11 @@ class BaseTrainer:
 
     def _resume_payload(self, resume: bool) -> dict[str, Any] | None:
         if not resume:
+            if self.checkpoint_file.exists():
+                log.warning(
+                    f"starting a fresh run in {self.logdir}: its checkpoint will be replaced "
+                    "(pass resume=True / --resume to continue it)"
+                )
             return None
         if not self.checkpoint_file.exists():
             log.warning(f"resume asked, but {self.checkpoint_file} does not exist: starting fresh")

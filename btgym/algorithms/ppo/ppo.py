@@ -251,7 +251,9 @@ class _PPORun:
                 out = self._loss(batch)
                 self.optimizer.zero_grad(set_to_none=True)
                 out.pop("loss").backward()
-                gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                gn = torch.nn.utils.clip_grad_norm_(
+                    model.parameters(), cfg.max_grad_norm, foreach=True
+                )
                 self.optimizer.step()
                 out["grad_norm"] = float(gn)
                 for k, v in out.items():
