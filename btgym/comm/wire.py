@@ -138,15 +138,16 @@ def decode(frames: Sequence[bytes | memoryview | Any], cache: dict | None = None
     raw = [f.buffer if hasattr(f, "buffer") else f for f in frames]
     head = bytes(raw[0])
     parsed = cache.get(head) if cache is not None else None
-    if parsed is None:
+    cached = parsed is not None
+    if not cached:
         parsed = _parse_header(head)
         if cache is not None and _flat(parsed[1]):
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
             cache[head] = parsed
-        kind, payload, specs = parsed
-    else:  # a cached flat payload: a fresh dict and fresh lists for the caller
-        kind, payload, specs = parsed
+            cached = True
+    kind, payload, specs = parsed
+    if cached:  # the cache keeps its copy: a fresh dict and fresh lists for the caller
         payload = {k: list(v) if type(v) is list else v for k, v in payload.items()}
     if len(specs) != len(raw) - 1:
         raise ProtocolError(f"header names {len(specs)} arrays but {len(raw) - 1} buffers came")
