@@ -348,10 +348,10 @@ class ProcessHandle(_HandleBase):
             if getattr(exc, "remote_type", "") != "InvalidActionError":
                 self._active = False  # a failed step ends the episode on the server too
             raise
-        r = StepReply.from_message(msg, layout)
-        if r.terminated or r.truncated:
+        reply = StepReply.from_message(msg, layout)
+        if reply[2] or reply[3]:
             self._active = False
-        return r.obs, r.reward, r.terminated, r.truncated, r.info
+        return reply
 
     def done(self) -> None:
         """End the running episode now (the original's ``_done``)."""

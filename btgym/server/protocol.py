@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -172,9 +172,9 @@ class RenderRequest:
         return cls(mode)
 
 
-@dataclass(frozen=True)
-class StepReply:
-    """A decision: observation arrays, reward, flags and the info dict.
+class StepReply(NamedTuple):
+    """A decision: observation arrays, reward, flags and the info dict (a tuple in
+    ``step()``'s order, cheap to build on the hot path).
 
     On the wire: the observation leaves as raw arrays keyed by observation key and
     the record row ``RECORD_ROW`` (:func:`pack_row` of the float row ``[reward,
@@ -185,15 +185,17 @@ class StepReply:
     the reset reply.
     """
 
-    obs: Mapping[str, np.ndarray]
+    obs: dict[str, np.ndarray]
     reward: float
     terminated: bool
     truncated: bool
-    info: Mapping[str, Any]
+    info: dict[str, Any]
 
     @classmethod
     def from_message(cls, msg: Message, layout: InfoLayout) -> StepReply:
-        expect(msg, ReplyKind.OBS)
+        """Parse an ``obs`` reply (``layout`` rebuilds the standard info dict)."""
+        if msg.kind != "obs":
+            expect(msg, ReplyKind.OBS)
         p = msg.payload
         obs = {}
         packed = None

@@ -141,6 +141,9 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         self._default_info = cls.get_info is BTgymBaseStrategy.get_info
         self._lazy_info = self._default_info and bool(getattr(self.p.channel, "lazy_info", False))
         self._check_done = cls.get_done is not BTgymBaseStrategy.get_done
+        self._build_info = self.info_layout.build
+        self._rec_ints, self._rec_floats = self.records.ints, self.records.floats
+        self._data0 = self.asset_datas[0] if len(self.asset_datas) == 1 else None
 
     # ------------------------------------------------------------------ the bar loop
 
@@ -173,7 +176,11 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         broker = self.broker
         self.cash = cash = broker.getcash()
         positions = broker.positions  # .get: no empty Position the broker would then value
-        sizes = [float(p.size) if (p := positions.get(d)) else 0.0 for d in self.asset_datas]
+        if self._data0 is not None:  # one asset: no comprehension frame
+            p = positions.get(self._data0)
+            sizes = [float(p.size) if p else 0.0]
+        else:
+            sizes = [float(p.size) if (p := positions.get(d)) else 0.0 for d in self.asset_datas]
         self.position_sizes = sizes
         step = self.step_count = self.step_count + 1
         value = self.value
@@ -196,11 +203,16 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         row = (reward, value, cash, self.drawdown, realized, value - self.start_cash - realized,
                *sizes, *self.last_action)  # fmt: skip
         self._row = row
-        self.records.add((self._stamps[t], step, terminated, truncated), row)
+        self._rec_ints.append((self._stamps[t], step, terminated, truncated))
+        self._rec_floats.append(row)
         if self._lazy_info:
             info = None
+        elif self._default_info:
+            info = self._build_info(row, step, self._iso[t], self.broker_message)
+            if reason:
+                info["done_reason"] = reason
         else:
-            info = self.standard_info() if self._default_info else self.get_info()
+            info = self.get_info()
             if reason:
                 info["done_reason"] = reason
         self.total_reward += reward
