@@ -29,7 +29,7 @@ from btgym.errors import (
 )
 from btgym.log import get_logger, level_from
 from btgym.server.config import ServerConfig
-from btgym.server.loop import EpisodeLoop
+from btgym.server.loop import EpisodeLoop, sample_config
 from btgym.server.process import make_source, run_server
 from btgym.server.protocol import ACTION, Command, ReplyKind, ResetRequest, StepReply, expect
 from btgym.server.remote import localize
@@ -168,6 +168,12 @@ class InProcessHandle(_HandleBase):
         if self._close_source is not None:
             with contextlib.suppress(Exception):
                 self._close_source()
+
+
+def _int_seed(seed: Any) -> int:
+    if isinstance(seed, np.integer):
+        return int(seed)
+    raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
 
 
 def _shutdown(state: dict[str, Any]) -> None:
@@ -309,7 +315,11 @@ class ProcessHandle(_HandleBase):
         if self._state.get("dead") or child is None or not child.is_alive():
             self._state.pop("dead", None)
             self._restart()
-        payload = ResetRequest(dict(trial_config or {}), dict(episode_config or {}), seed)
+        payload = ResetRequest(
+            sample_config(trial_config, "trial_config"),
+            sample_config(episode_config, "episode_config"),
+            seed if seed is None or isinstance(seed, int) else _int_seed(seed),
+        )
         self._active = False
         msg = self._request(Command.RESET, payload.payload(), self.server_config.reset_timeout)
         try:

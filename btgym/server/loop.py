@@ -28,7 +28,7 @@ import backtrader as bt
 import numpy as np
 from greenlet import GreenletExit, getcurrent, greenlet
 
-from btgym.errors import ConfigError, ResetNeededError
+from btgym.errors import ConfigError, ResetNeededError, check_keywords
 from btgym.log import get_logger
 from btgym.server.stats import episode_stat
 from btgym.strategy import (
@@ -43,11 +43,29 @@ from btgym.strategy import (
 
 log = get_logger(__name__)
 
-_TRIAL_KEYS = ("get_new", "sample_type", "timestamp", "b_alpha", "b_beta")
+#: ``DataSampleConfig`` keys: what ``trial_config`` and ``episode_config`` may hold.
+SAMPLE_KEYS = ("get_new", "sample_type", "timestamp", "b_alpha", "b_beta")
 
 
 def _draw(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**63 - 1))
+
+
+def sample_config(config: Any, what: str) -> dict[str, Any]:
+    """A ``DataSampleConfig`` (or dict, or None) as a checked dict.
+
+    Raises:
+        UnknownKeywordError: a key that is not a ``DataSampleConfig`` field.
+        ConfigError: not a mapping.
+    """
+    if config is None:
+        return {}
+    if hasattr(config, "to_dict") and not isinstance(config, Mapping):
+        config = config.to_dict()
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{what} must be a dict of {SAMPLE_KEYS}, got {config!r}")
+    check_keywords(config, SAMPLE_KEYS, what)
+    return dict(config)
 
 
 class EpisodeLoop:
@@ -126,7 +144,9 @@ class EpisodeLoop:
     ) -> StepResult:
         """:meth:`reset` without building the standard info dict (see :meth:`advance`)."""
         self.abort()
-        episode = self._sample(dict(trial_config or {}), dict(episode_config or {}), seed)
+        trial_config = sample_config(trial_config, "trial_config")
+        episode_config = sample_config(episode_config, "episode_config")
+        episode = self._sample(trial_config, episode_config, seed)
         cerebro = self._cerebro(episode)
         self.episode, self.strategy = episode, None
         self.episode_count += 1
@@ -241,6 +261,10 @@ class EpisodeLoop:
     # ------------------------------------------------------------------ episode building
 
     def _sample(self, trial_config: dict, episode_config: dict, seed: int | None) -> Any:
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
         if seed is not None:
             self._rng = np.random.default_rng(seed)
             if callable(getattr(self.source, "reset", None)):

@@ -21,9 +21,10 @@ from btgym.errors import (
     EnvError,
     RemoteError,
     RenderError,
+    UnknownKeywordError,
 )
 
-_LOCALIZABLE = (EnvError, ConfigError, DataError, RenderError, DataServerError)
+_LOCALIZABLE = (EnvError, ConfigError, DataError, RenderError, DataServerError, UnknownKeywordError)
 
 
 def local_class(remote_type: str) -> type[BTgymError] | None:

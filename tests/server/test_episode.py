@@ -239,3 +239,28 @@ def test_trial_config_get_new(handles, mode):
     other = h.get_stat()["metadata"]
     assert same["trial_num"] == first["trial_num"] and same["sample_num"] == 1
     assert other["trial_num"] != first["trial_num"] and other["sample_num"] == 0
+
+
+def test_reset_configs_are_checked(handles, mode):
+    from btgym.datafeed import DataSampleConfig
+    from btgym.errors import ConfigError, UnknownKeywordError
+
+    h = handles(mode)
+    with pytest.raises(UnknownKeywordError, match="get_new"):
+        h.reset(trial_config={"get_neww": True})
+    with pytest.raises(UnknownKeywordError):
+        h.reset(episode_config={"sample_duration": 5})
+    for bad in (-1, 1.5, "3"):
+        with pytest.raises(ConfigError, match="seed"):
+            h.reset(seed=bad)
+    _obs, info = h.reset(trial_config=DataSampleConfig(get_new=True), seed=np.int64(3))
+    assert info["step"] == 0
+
+
+def test_tcp_transport(handles):
+    from btgym.server import ServerConfig
+
+    h = handles("process", server=ServerConfig(transport="tcp"))
+    assert h.endpoint.startswith("tcp://127.0.0.1:")
+    h.reset(seed=0)
+    assert h.step(1)[4]["step"] == 1

@@ -103,3 +103,13 @@ def test_remote_usage_errors_become_local_named_errors():
     assert localize(user) is user
     died = remote("ServerDiedError", "x")
     assert localize(died) is died
+
+
+def test_render_without_the_rendering_package_is_a_render_error(handles, monkeypatch):
+    import sys
+
+    h = handles("inprocess")
+    h.reset(seed=0)
+    monkeypatch.setitem(sys.modules, "btgym.rendering", None)  # import fails
+    with pytest.raises(RenderError, match="not available"):
+        h.render("human")
