@@ -9,8 +9,9 @@
 """
 
 from btgym.server.config import ServerConfig
-from btgym.server.handle import InProcessHandle, ProcessHandle, make_handle
+from btgym.server.handle import InProcessHandle, make_handle
 from btgym.server.loop import EpisodeLoop
+from btgym.server.process_handle import ProcessHandle
 from btgym.server.protocol import Command
 
 __all__ = [

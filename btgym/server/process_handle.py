@@ -1,0 +1,266 @@
+"""``ProcessHandle``: the parent's side of a backtrader server process.
+
+It spawns :func:`btgym.server.process.run_server` with
+:class:`~btgym.comm.process.ChildProcess`, talks to it with a
+:class:`~btgym.comm.client.ReqClient` (every receive has a timeout) and turns the
+replies back into ``(obs, reward, terminated, truncated, info)``. A dead or stuck
+server raises a named error; the next ``reset()`` starts a fresh one. A finalizer
+stops the server of a handle that was never closed.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from btgym.comm import wire
+from btgym.comm.client import ReqClient
+from btgym.comm.process import ChildProcess
+from btgym.errors import (
+    ConfigError,
+    ProtocolError,
+    ResetNeededError,
+    ServerDiedError,
+    ServerTimeoutError,
+)
+from btgym.log import get_logger, level_from
+from btgym.server.config import ServerConfig
+from btgym.server.handle import _HandleBase
+from btgym.server.loop import sample_config
+from btgym.server.process import run_server
+from btgym.server.protocol import ACTION, Command, ReplyKind, ResetRequest, StepReply, expect
+from btgym.server.remote import localize
+from btgym.strategy import (
+    BrokerConfig,
+    BTgymBaseStrategy,
+    InfoLayout,
+    StrategyConfig,
+    normalize_discrete,
+    normalize_weights,
+)
+
+log = get_logger(__name__)
+
+
+def _int_seed(seed: Any) -> int:
+    if isinstance(seed, np.integer):
+        return int(seed)
+    raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
+
+
+def _shutdown(state: dict[str, Any]) -> None:
+    """Stop the server process of ``state`` (finalizer-safe: no reference to the handle)."""
+    child, client = state.pop("child", None), state.pop("client", None)
+    if child is None:
+        return
+
+    def graceful() -> None:
+        if client is not None:
+            client.request(Command.STOP.value, timeout=1.0)
+
+    try:
+        child.stop(graceful=graceful if child.is_alive() else None, timeout=1.0)
+    finally:
+        if client is not None:
+            client.close()
+
+
+class ProcessHandle(_HandleBase):
+    """The episode loop in a spawned server process, over ZeroMQ REQ/REP.
+
+    A dead or silent server raises :class:`ServerDiedError` /
+    :class:`~btgym.errors.RemoteError` (with the child's traceback) /
+    :class:`ServerTimeoutError`; the next :meth:`reset` starts a fresh server.
+    """
+
+    mode = "process"
+
+    def __init__(
+        self,
+        data_source: Any,
+        strategy: StrategyConfig | None = None,
+        broker: BrokerConfig | None = None,
+        server: ServerConfig | None = None,
+        render: Any = None,
+        strategy_class: type[BTgymBaseStrategy] = BTgymBaseStrategy,
+    ) -> None:
+        super().__init__(strategy, broker, server, render, strategy_class)
+        self._data_source = data_source
+        self._state: dict[str, Any] = {}
+        self._finalizer = weakref.finalize(self, _shutdown, self._state)
+        self._active = False
+        self._layout: InfoLayout | None = None
+        self._step_frames: dict[tuple[int, ...], list] = {}
+        self._restarts = 0
+        self._start()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        cfg = self.server_config
+        kwargs = {
+            "data_source": self._data_source,
+            "strategy": self.strategy_config,
+            "broker": self.broker_config,
+            "strategy_class": self.strategy_class,
+            "render": self.render_config,
+            "server": cfg,
+        }
+        child = ChildProcess(
+            run_server, kwargs, name="btgym-server", log_level=level_from(log_level=cfg.log_level)
+        )
+        endpoint = child.start(timeout=cfg.connect_timeout)
+        self._state["child"] = child
+        self._state["client"] = ReqClient(
+            endpoint, timeout=cfg.timeout, process=child, name="btgym server", copy_replies=True
+        )
+        self._active = False
+
+    def _restart(self) -> None:
+        _shutdown(self._state)
+        self._restarts += 1
+        log.info(f"restarting the btgym server (restart #{self._restarts})")
+        self._start()
+
+    @property
+    def endpoint(self) -> str | None:
+        """The server's endpoint (``None`` when closed)."""
+        child = self._state.get("child")
+        return child.endpoint if child is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id (``None`` when closed)."""
+        child = self._state.get("child")
+        return child.pid if child is not None else None
+
+    @property
+    def active(self) -> bool:
+        return not self._closed and self._active
+
+    def close(self) -> None:
+        """Stop the server: ``stop`` request, then terminate, then kill (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._active = False
+        self._finalizer()
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(
+        self,
+        command: Command,
+        payload: Any = None,
+        timeout: float | None = None,
+        arrays: Mapping[str, np.ndarray] | None = None,
+        frames: list | None = None,
+    ) -> Any:
+        self._check_open()
+        client = self._state.get("client")
+        if client is None:
+            raise ServerDiedError("the btgym server is not running: call reset() to restart it")
+        try:
+            if frames is not None:
+                return client.request_frames(frames, command.value, timeout)
+            return client.request(command.value, payload, arrays, timeout=timeout)
+        except (ServerDiedError, ServerTimeoutError) as exc:
+            self._active = False
+            self._state["dead"] = True
+            if hasattr(exc, "add_note"):
+                exc.add_note("the next reset() starts a new server")
+            raise
+        except Exception as exc:
+            local = localize(exc)
+            if local is exc:
+                raise
+            raise local from exc
+
+    def reset(
+        self,
+        trial_config: Mapping[str, Any] | None = None,
+        episode_config: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._check_open()
+        child = self._state.get("child")
+        if self._state.get("dead") or child is None or not child.is_alive():
+            self._state.pop("dead", None)
+            self._restart()
+        payload = ResetRequest(
+            sample_config(trial_config, "trial_config"),
+            sample_config(episode_config, "episode_config"),
+            seed if seed is None or isinstance(seed, int) else _int_seed(seed),
+        )
+        self._active = False
+        msg = self._request(Command.RESET, payload.payload(), self.server_config.reset_timeout)
+        try:
+            layout = InfoLayout.from_wire(msg.payload["layout"])
+        except (KeyError, TypeError) as exc:
+            raise ProtocolError(f"reset reply without a valid layout: {exc!r}") from None
+        self._layout = layout
+        self._asset_names = layout.assets
+        reply = StepReply.from_message(msg, layout)
+        self._active = not (reply.terminated or reply.truncated)
+        return reply.obs, dict(reply.info)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        if not self._active:
+            self._check_open()
+            raise ResetNeededError(
+                "step() needs a running episode: call reset() first (or after the episode end)"
+            )
+        layout = self._layout
+        if self.strategy_config.portfolio_actions:
+            weights = normalize_weights(action, layout.assets, self.strategy_config.cash_name)
+            frames = wire.encode(Command.STEP.value, {ACTION: weights.tolist()})
+        else:
+            codes = normalize_discrete(action, layout.assets)
+            frames = self._step_frames.get(codes)
+            if frames is None:  # each distinct discrete action is encoded once
+                frames = wire.encode(Command.STEP.value, {ACTION: list(codes)})
+                if len(self._step_frames) < 1024:
+                    self._step_frames[codes] = frames
+        try:
+            msg = self._request(Command.STEP, frames=frames)
+        except ResetNeededError:
+            self._active = False
+            raise
+        except Exception as exc:
+            if getattr(exc, "remote_type", "") != "InvalidActionError":
+                self._active = False  # a failed step ends the episode on the server too
+            raise
+        reply = StepReply.from_message(msg, layout)
+        if reply[2] or reply[3]:
+            self._active = False
+        return reply
+
+    def done(self) -> None:
+        """End the running episode now (the original's ``_done``)."""
+        expect(self._request(Command.DONE), ReplyKind.OK)
+        self._active = False
+
+    def records(self) -> dict[str, np.ndarray]:
+        msg = expect(self._request(Command.RECORDS), ReplyKind.RECORDS)
+        return {k: a.copy() for k, a in msg.arrays.items()}
+
+    def episode_bars(self) -> Any:
+        msg = expect(self._request(Command.BARS), ReplyKind.BARS)
+        if msg.payload.get("none"):
+            return None
+        from btgym.datafeed import Bars
+
+        return Bars.from_wire(msg.payload["bars"], msg.arrays)
+
+    def get_stat(self) -> dict[str, Any]:
+        return dict(expect(self._request(Command.GET_STAT), ReplyKind.STAT).payload)
+
+    def render(self, mode: str) -> np.ndarray:
+        msg = expect(self._request(Command.RENDER, {"mode": mode}), ReplyKind.FRAME)
+        return msg.arrays["frame"].copy()
+
+    def ping(self) -> dict[str, Any]:
+        return dict(expect(self._request(Command.PING), ReplyKind.PONG).payload)
