@@ -101,8 +101,7 @@ class _Worker:
         last_rng = time.monotonic()
         zero = np.zeros(1)
         while not stop.is_set() and global_steps.value < cfg.total_steps:
-            with torch.no_grad():  # pull the shared weights (one fused copy)
-                torch._foreach_copy_(self.local_params, self.shared_params)
+            self._pull()
             actor.refresh()
             state0 = state
             obs_l, act_l, rew_l, done_l, start_l = [], [], [], [], []
@@ -138,6 +137,15 @@ class _Worker:
             if time.monotonic() - last_rng > cfg.rng_report_secs:
                 self.queue.put(("rng", self.index, rng_to_wire(self.rng)))
                 last_rng = time.monotonic()
+
+    @torch.no_grad()
+    def _pull(self) -> None:
+        """Copy the shared weights into the local model (one fused copy on CPU)."""
+        if self.device.type == "cpu":
+            torch._foreach_copy_(self.local_params, self.shared_params)
+        else:
+            for lp, sp in zip(self.local_params, self.shared_params):
+                lp.copy_(sp, non_blocking=True)
 
     def _episode_end(self, info: dict[str, Any]) -> None:
         self.queue.put(("episode", self.index, dict(info[STATS_KEY])))
