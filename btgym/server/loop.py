@@ -217,7 +217,7 @@ class EpisodeLoop:
 
     def emit(self, result: StepResult) -> Any:
         """Called by the strategy (inside the greenlet): hand out ``result``, get the action."""
-        return self._glet.parent.switch(result)
+        return getcurrent().parent.switch(result)
 
     def _switch(self, *args: Any) -> StepResult:
         glet = self._glet
