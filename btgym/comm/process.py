@@ -138,6 +138,18 @@ def _child_main(
 # --------------------------------------------------------------------------- parent side
 
 
+def _pid_running(pid: int) -> bool:
+    """False when ``/proc`` shows ``pid`` gone or a zombie (True where there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
+
+
 def _remove_ipc_dir(endpoint: str | None) -> None:
     """Remove the private ipc dir of a stopped child (a killed one can't do it)."""
     if endpoint and endpoint.startswith("ipc://"):
@@ -187,7 +199,11 @@ class ChildProcess:
         return self._pid
 
     def is_alive(self) -> bool:
-        return not self._stopped and self._proc.pid is not None and self._proc.is_alive()
+        """Whether the child runs. Under ``forkserver`` the exit status reaches us through
+        the forkserver, a little later; ``/proc`` tells at once that the child is gone."""
+        if self._stopped or self._proc.pid is None or not self._proc.is_alive():
+            return False
+        return _pid_running(self._proc.pid)
 
     @property
     def exitcode(self) -> int | None:

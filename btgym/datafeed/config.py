@@ -97,7 +97,7 @@ def make_domain(config: DataConfig | Mapping[str, Any]) -> Any:
         dataframe=config.dataframe,
         parsing_params=config.parsing_params,
         timeframe=config.timeframe,
-        data_names=config.data_names or ("default_asset",),
+        data_names=config.data_names or _mapping_names(config.filename) or ("default_asset",),
         seed=config.seed,
         task=config.task,
     )
@@ -131,3 +131,8 @@ def make_domain(config: DataConfig | Mapping[str, Any]) -> Any:
     return cls(
         trial_params=trial, episode_params=episode, target_period=config.target_period, **common
     )
+
+
+def _mapping_names(source: Any) -> tuple[str, ...] | None:
+    """Asset names of a ``{name: source}`` mapping (``None`` for any other source)."""
+    return tuple(source) if isinstance(source, Mapping) else None

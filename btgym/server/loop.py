@@ -68,6 +68,20 @@ def sample_config(config: Any, what: str) -> dict[str, Any]:
     return dict(config)
 
 
+class _SingleEpisode:
+    """Stands for the trial when the source hands out episodes (``BTgymDataset``):
+    ``get_new=False`` replays the same episode."""
+
+    def __init__(self, episode: Any) -> None:
+        self.episode = episode
+
+    def reset(self, seed: int | None = None) -> None:
+        pass
+
+    def sample(self, **_: Any) -> Any:
+        return self.episode
+
+
 class EpisodeLoop:
     """One backtrader episode at a time over a trial source.
 
@@ -265,14 +279,19 @@ class EpisodeLoop:
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
             raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
+        # The source (a domain, or a data server shared with other envs) is never reset
+        # here: only its owner may reseed it (the env does, for a data master).
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-            if callable(getattr(self.source, "reset", None)):
-                self.source.reset(seed=_draw(self._rng))
         elif self._rng is None:
             self._rng = np.random.default_rng()
         if self.trial is None or trial_config.get("get_new", True):
-            self.trial = self.source.sample(**trial_config)
+            sample = self.source.sample(**trial_config)
+            if not callable(getattr(sample, "sample", None)):
+                # a BTgymDataset hands out episodes directly: no trial level
+                self.trial = _SingleEpisode(sample)
+                return sample
+            self.trial = sample
             self.trial.reset(seed=_draw(self._rng))
         elif seed is not None:
             self.trial.reset(seed=_draw(self._rng))

@@ -1,0 +1,131 @@
+"""The two references every env-speed benchmark prints beside btgym (DESIGN §5).
+
+1. **floor**: an empty backtrader strategy in a child process sends a 30×4 float32
+   OHLC window per bar over ZeroMQ ``ipc`` and waits for one byte back. Nothing with
+   this architecture (env process ↔ backtrader process) can step faster.
+2. **backtrader alone**: the same strategy doing the same window work in-process,
+   with no env and no IPC.
+
+Both use plain backtrader on the same bars; the feed is btgym's array-backed feed
+(``btgym.datafeed.make_feed``), as in the envs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import zmq
+
+WINDOW = 30
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def load_bars(n: int, data_dir: Path = DATA_DIR) -> pd.DataFrame:
+    """The first ``n`` EURUSD 1-minute bars (Jan 2017) as an OHLCV frame."""
+    df = pd.read_csv(
+        data_dir / "DAT_ASCII_EURUSD_M1_201701.csv",
+        sep=";",
+        header=None,
+        names=["dt", "open", "high", "low", "close", "volume"],
+        nrows=n,
+    )
+    df.index = pd.to_datetime(df.pop("dt"), format="%Y%m%d %H%M%S")
+    return df.astype("float64")
+
+
+def make_feed(df: pd.DataFrame) -> bt.feed.DataBase:
+    """The same array-backed feed btgym's envs use (a fair comparison)."""
+    from btgym.datafeed import Bars
+    from btgym.datafeed import make_feed as btgym_feed
+
+    return btgym_feed(Bars.from_frames({"asset": df}), "asset")
+
+
+class _WindowStrategy(bt.Strategy):
+    """Builds the last-30-bars OHLC window each bar from preconverted arrays; hands it
+    to ``sink`` (``None``: drop it)."""
+
+    params = (("ohlc", None), ("sink", None))
+
+    def start(self) -> None:
+        self.count = 0
+
+    def next(self) -> None:
+        i = len(self)
+        lo = max(0, i - WINDOW)
+        window = np.zeros((WINDOW, 4), np.float32)
+        window[WINDOW - (i - lo) :] = self.p.ohlc[lo:i]
+        self.count += 1
+        if self.p.sink is not None:
+            self.p.sink(window)
+
+
+def backtrader_alone(df: pd.DataFrame) -> float:
+    """Bars per second of plain backtrader doing the window work, no env, no IPC."""
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(df))
+    ohlc = df[["open", "high", "low", "close"]].to_numpy(np.float32)
+    cerebro.addstrategy(_WindowStrategy, ohlc=ohlc)
+    t0 = time.perf_counter()
+    strat = cerebro.run()[0]
+    return strat.count / (time.perf_counter() - t0)
+
+
+def _floor_child(endpoint: str, n: int) -> None:
+    df = load_bars(n)
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.connect(endpoint)
+
+    def sink(window: np.ndarray) -> None:
+        sock.send(window, copy=False)
+        sock.recv()
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(df))
+    cerebro.addstrategy(
+        _WindowStrategy, ohlc=df[["open", "high", "low", "close"]].to_numpy(np.float32), sink=sink
+    )
+    cerebro.run()
+    sock.send(b"")  # end marker
+    sock.recv()
+    sock.close(linger=0)
+
+
+def floor(n: int) -> float:
+    """Steps per second of the floor (child backtrader ↔ parent, one round trip per bar)."""
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="btgym-bench-")
+    endpoint = f"ipc://{tmp}/floor.sock"
+    sock = zmq.Context.instance().socket(zmq.REP)
+    sock.bind(endpoint)
+    child = mp.get_context("spawn").Process(target=_floor_child, args=(endpoint, n))
+    child.start()
+    reply = b"\x00"
+    steps = 0
+    msg = sock.recv()  # first bar: start timing after the child is up
+    t0 = time.perf_counter()
+    while True:
+        sock.send(reply)
+        msg = sock.recv(copy=False)
+        if len(msg) == 0:
+            sock.send(reply)
+            break
+        steps += 1
+    elapsed = time.perf_counter() - t0
+    child.join(10)
+    sock.close(linger=0)
+    Path(tmp, "floor.sock").unlink(missing_ok=True)
+    Path(tmp).rmdir()
+    return steps / elapsed
+
+
+if __name__ == "__main__":
+    bars = load_bars(20_000)
+    print(f"backtrader alone: {backtrader_alone(bars):,.0f} bars/s")
+    print(f"floor:            {floor(20_000):,.0f} steps/s")

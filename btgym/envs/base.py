@@ -1,0 +1,187 @@
+"""``BTgymEnv``: the Gymnasium shell around a backtrader episode server.
+
+The env owns no accounting: it validates actions, forwards them to the episode
+handle (a backtrader server process, or the same episode loop run in-process) and
+returns what the strategy computed. See :mod:`btgym.server` for the loop and
+:mod:`btgym.strategy` for observations, rewards and termination.
+
+``terminated`` is true when the episode ends *inside* the MDP: the drawdown or target
+call fired, or the strategy's ``get_done()`` said so. ``truncated`` is true when the
+episode's data ran out (a time limit, not a terminal state).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from btgym.envs import wiring
+from btgym.errors import CommError, EnvClosedError, RenderError, ResetNeededError
+from btgym.log import get_logger
+from btgym.spaces import ActionDictSpace, DictSpace
+
+log = get_logger(__name__)
+
+
+class BTgymEnv(gym.Env):
+    """Gymnasium env over a backtrader broker running in its own process.
+
+    Args:
+        render_mode: ``None``, ``"rgb_array"`` (``render()`` returns an H×W×3 uint8
+            array of the recent price window) or ``"human"`` (shows it in a window).
+        server: ``"process"`` (default: backtrader in a child process over ZeroMQ) or
+            ``"inprocess"`` (the same loop in this process, switched by greenlet).
+        dataset: a ready data domain (``BTgymDataset``, ``BTgymRandomDataDomain``...)
+            instead of data keywords.
+        strategy: a ``BTgymBaseStrategy`` subclass.
+        data_master: start (and own) the data server; ``False`` connects to
+            ``data_address``, the endpoint of another env's data server.
+        config: optional ready component configs ``{"data": DataConfig, "strategy":
+            StrategyConfig, "broker": BrokerConfig, "server": ServerConfig, "render":
+            RenderConfig}``; keywords override nothing inside them.
+        **kwargs: BTGym's keywords (``filename``, ``episode_duration``, ``state_shape``,
+            ``drawdown_call``, ``start_cash``, ``broker_commission``, ...). An unknown one
+            raises ``TypeError`` (:class:`~btgym.errors.UnknownKeywordError`).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 4}
+    #: discrete actions per asset (``None``: continuous weights, see PortfolioEnv).
+    base_actions: ClassVar[tuple[str, ...] | None] = ("hold", "buy", "sell", "close")
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise RenderError(
+                f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}"
+            )
+        self.render_mode = render_mode
+        self._closed = False
+        self._needs_reset = True
+        self._window: Any = None
+        self.spec_kwargs = dict(kwargs)
+        self._setup = wiring.EnvSetup.build(kwargs, portfolio=self.base_actions is None)
+        self.config = self._setup.configs
+        self.asset_names: tuple[str, ...] = self._setup.asset_names
+        self.observation_space = DictSpace(self._setup.observation_spaces())
+        self._action_dict_space = ActionDictSpace(self.asset_names, self.base_actions)
+        self.action_space = self._make_action_space()
+        self._handle = self._setup.start()
+        self._finalizer = weakref.finalize(self, wiring.EnvSetup.close_quietly, self._setup)
+
+    # ------------------------------------------------------------------ spaces and actions
+
+    def _make_action_space(self) -> gym.Space:
+        return self._action_dict_space
+
+    def _to_server_action(self, action: Any) -> dict[str, Any]:
+        return dict(self._action_dict_space.normalize(action))
+
+    @property
+    def data_address(self) -> str | None:
+        """Endpoint of the data server this env uses (give it to ``data_master=False`` envs)."""
+        return self._setup.data_address
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict]:
+        """Start a new episode.
+
+        Args:
+            seed: seeds ``self.np_random``; the episode (and, for a data master, the
+                trial) is drawn from it, so the same seed gives the same episode.
+            options: ``{"episode_config": {...}, "trial_config": {...}}`` with
+                ``DataSampleConfig`` keys (``get_new``, ``sample_type``, ``timestamp``,
+                ``b_alpha``, ``b_beta``), as BTGym's ``EnvResetConfig``.
+        """
+        self._check_open()
+        super().reset(seed=seed)
+        trial_cfg, episode_cfg = wiring.reset_configs(options)
+        episode_seed = int(self.np_random.integers(2**62))
+        if seed is not None:
+            self._setup.reseed_data(int(self.np_random.integers(2**62)))
+            trial_cfg.setdefault("get_new", True)
+        self._needs_reset = True
+        self._setup.check_data_server()
+        try:
+            obs, info = self._handle.reset(trial_cfg, episode_cfg, episode_seed)
+        except CommError:
+            self._setup.check_data_server()  # name the real cause if it is ours
+            raise
+        self._needs_reset = False
+        return self._fresh(obs), dict(info)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        """Act on the current bar; the market order fills at the next bar's open."""
+        self._check_open()
+        if self._needs_reset:
+            raise ResetNeededError("call reset() before step() (and after an episode ends)")
+        act = self._to_server_action(action)
+        obs, reward, terminated, truncated, info = self._handle.step(act)
+        if terminated or truncated:
+            self._needs_reset = True
+        return self._fresh(obs), float(reward), bool(terminated), bool(truncated), dict(info)
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: the recent price window with the position, as H×W×3 uint8.
+        ``human``: the same image in a window (needs a display)."""
+        self._check_open()
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() called without a render_mode; pass render_mode= to "
+                "the env, or use render_image(mode)"
+            )
+            return None
+        image = self.render_image("human")
+        if self.render_mode == "human":
+            from btgym.rendering import human_window
+
+            self._window = human_window(image, self._window, title=type(self).__name__)
+            return None
+        return image
+
+    def render_image(self, mode: str = "episode") -> np.ndarray:
+        """BTGym's named render modes as an H×W×3 uint8 array: ``"human"`` (recent
+        prices and position), ``"episode"`` (the whole episode: trades, position, value,
+        drawdown, rewards), ``"state"`` or any observation key (that tensor as an image).
+        """
+        self._check_open()
+        return self._handle.render(mode)
+
+    def close(self) -> None:
+        """Stop the server (and the data server this env owns). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._window is not None:
+            self._window.close()
+        self._finalizer()
+
+    # ------------------------------------------------------------------ extras
+
+    def get_stat(self) -> dict:
+        """Statistics of the running or last episode."""
+        self._check_open()
+        return self._handle.get_stat()
+
+    def episode_data(self) -> Any:
+        """The bars of the running (or last) episode, a :class:`btgym.datafeed.Bars`."""
+        self._check_open()
+        return self._handle.episode_bars()
+
+    def episode_records(self) -> dict[str, np.ndarray]:
+        """Per-step records of the running (or last) episode (see docs/internals.md)."""
+        self._check_open()
+        return self._handle.records()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvClosedError(f"{type(self).__name__} is closed")
+
+    def _fresh(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        spaces = self.observation_space.spaces
+        return {k: np.array(obs[k], dtype=spaces[k].dtype, copy=True) for k in spaces}
