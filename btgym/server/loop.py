@@ -12,10 +12,14 @@ yet, and a new trial gets ``trial.reset(seed)``; a kept trial goes on sampling i
 stream (unless ``reset`` got a seed). Then ``episode =
 trial.sample(**episode_config)`` and the strategy runs on ``episode.to_btfeed()``.
 
-Seeding: ``reset(seed=s)`` makes a ``Generator`` from ``s``; when the source has a
-``reset`` method it is reseeded from it (``source.reset(seed=...)``: with a shared
-data server that reseeds the server), and every ``trial.reset`` gets a seed drawn
-from it. So ``reset(seed=s)`` followed by seedless resets replays exactly.
+A source that hands out episodes directly (``BTgymDataset``: its ``sample()``
+returns an Episode) has no trial level; ``get_new=False`` then replays the episode.
+
+Seeding: ``reset(seed=s)`` makes a ``Generator`` from ``s`` and every
+``trial.reset`` gets a seed drawn from it. The source itself is never reseeded here
+(a data server may be shared by many envs: only its owner reseeds it). With a
+source seeded by its owner, ``reset(seed=s)`` followed by seedless resets replays
+exactly.
 """
 
 from __future__ import annotations

@@ -264,3 +264,15 @@ def test_tcp_transport(handles):
     assert h.endpoint.startswith("tcp://127.0.0.1:")
     h.reset(seed=0)
     assert h.step(1)[4]["step"] == 1
+
+
+def test_a_source_of_episodes_has_no_trial_level(handles, mode):
+    from .helpers import FixedTrial
+
+    source = FixedSource({ASSET: frame(200)}).sample()  # .sample() gives Episodes
+    h = handles(mode, data_source=FixedTrial(source.bars))
+    _, info = h.reset(seed=0)
+    first = info["time"]
+    run_episode(h)
+    _, info = h.reset(trial_config={"get_new": False})
+    assert info["time"] == first and h.get_stat()["n_bars"] == 200
