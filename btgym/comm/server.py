@@ -26,6 +26,10 @@ from btgym.log import get_logger
 
 log = get_logger(__name__)
 
+#: How long a server stopped on request waits to deliver its last reply (ms). Its
+#: process may end with ``os._exit`` (forkserver), which would drop unsent messages.
+STOP_FLUSH_MS = 1000
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -69,16 +73,25 @@ def serve(
         copy_requests: receive requests as ``bytes`` (cheaper for small requests, e.g.
             per-step actions) instead of zero-copy frames.
     """
-    ctx = zmq.Context.instance()
+    ctx = zmq.Context()  # our own: terminating it flushes the last reply
     sock = ctx.socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
-    endpoint, tmp = endpoints.bind(sock, transport, host, port, name, allow_remote)
+    linger = 0
+    try:
+        endpoint, tmp = endpoints.bind(sock, transport, host, port, name, allow_remote)
+    except BaseException:
+        sock.close(linger=0)
+        ctx.term()
+        raise
     try:
         ready(endpoint)
         _loop(sock, handle, idle, poll_ms, name, copy_requests)
+        linger = STOP_FLUSH_MS  # stopped on request: deliver the STOP reply first
     finally:
         with contextlib.suppress(Exception):
-            sock.close(linger=0)
+            sock.close(linger=linger)
+        with contextlib.suppress(Exception):
+            ctx.term()  # blocks until the reply is out (at most ``linger``)
         endpoints.cleanup(tmp)
 
 

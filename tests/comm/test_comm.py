@@ -26,8 +26,8 @@ def echo(request):
     endpoint = proc.start()
     client = ReqClient(endpoint, timeout=3.0, process=proc, name="echo")
     yield proc, client
-    client.close()
     proc.stop(lambda: client.request("stop", timeout=1.0), timeout=2.0)
+    client.close()
     assert not proc.is_alive()
 
 
@@ -149,3 +149,14 @@ def test_decode_rejects_malformed(frames):
 def test_encode_rejects_object_arrays():
     with pytest.raises(ProtocolError):
         wire.encode("k", {}, {"o": np.array([object()])})
+
+
+def test_stop_request_is_answered_and_child_exits_cleanly():
+    proc = ChildProcess(echo_server, {}, name="echo")
+    client = ReqClient(proc.start(), timeout=3.0, process=proc, name="echo")
+    replies = []
+    t0 = time.monotonic()
+    proc.stop(lambda: replies.append(client.request("stop", timeout=2.0).kind), timeout=3.0)
+    client.close()
+    assert replies == ["stopped"]  # the last reply was flushed before the child exited
+    assert proc.exitcode == 0 and time.monotonic() - t0 < 2.5
