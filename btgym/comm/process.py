@@ -24,7 +24,9 @@ import atexit
 import contextlib
 import ctypes
 import multiprocessing as mp
+import multiprocessing.spawn as mp_spawn
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -32,7 +34,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from btgym.errors import RemoteError, ServerDiedError, ServerTimeoutError
@@ -137,6 +139,42 @@ def _child_main(
 
 # --------------------------------------------------------------------------- parent side
 
+_PREP_LOCK = threading.Lock()
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+
+
+@contextlib.contextmanager
+def _main_module_if_needed(payload: Any) -> Iterator[None]:
+    """Let the child skip re-running the user's ``__main__`` when nothing it receives
+    refers to it.
+
+    Under ``spawn``/``forkserver`` a child normally re-imports the parent's main
+    script, which breaks scripts without an ``if __name__ == "__main__":`` guard (each
+    child would build envs again). Our servers need the main module only when the
+    user passes a class defined there (e.g. a strategy); then the usual rule applies.
+    """
+    try:
+        needed = b"__main__" in pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        needed = True
+    if needed:
+        yield
+        return
+    original = mp_spawn.get_preparation_data
+
+    def without_main(name: str) -> dict[str, Any]:
+        data = original(name)
+        for key in _MAIN_KEYS:
+            data.pop(key, None)
+        return data
+
+    with _PREP_LOCK:
+        mp_spawn.get_preparation_data = without_main
+        try:
+            yield
+        finally:
+            mp_spawn.get_preparation_data = original
+
 
 def _pid_running(pid: int) -> bool:
     """False when ``/proc`` shows ``pid`` gone or a zombie (True where there is no /proc)."""
@@ -223,7 +261,8 @@ class ChildProcess:
     def launch(self) -> None:
         """Start the child without waiting (pair with :meth:`wait_ready`), so several
         children can start in parallel."""
-        self._proc.start()
+        with _main_module_if_needed(self._proc._args):
+            self._proc.start()
         _LIVE.add(self)
         self._child_conn.close()
 

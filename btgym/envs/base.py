@@ -183,5 +183,10 @@ class BTgymEnv(gym.Env):
             raise EnvClosedError(f"{type(self).__name__} is closed")
 
     def _fresh(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        spaces = self.observation_space.spaces
-        return {k: np.array(obs[k], dtype=spaces[k].dtype, copy=True) for k in spaces}
+        """Observations in space order and dtype. Both handles already hand out new,
+        writable arrays each step (no copy here unless a dtype differs)."""
+        out = {}
+        for key, space in self.observation_space.spaces.items():
+            arr = obs[key]
+            out[key] = arr if arr.dtype == space.dtype else arr.astype(space.dtype)
+        return out

@@ -20,6 +20,7 @@ from btgym.errors import ConfigError, InvalidActionError
 from btgym.spaces.dict_space import DictSpace
 
 BASE_ACTIONS = ("hold", "buy", "sell", "close")
+_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint8, np.intp})
 
 
 class ActionDictSpace(DictSpace):
@@ -76,6 +77,9 @@ class ActionDictSpace(DictSpace):
         Raises:
             InvalidActionError: not in this space, saying which asset and why.
         """
+        fast = self._fast_single(action)
+        if fast is not None:
+            return fast
         if not isinstance(action, Mapping):
             if self.is_discrete and len(self.assets) == 1 and np.ndim(action) == 0:
                 action = {self.assets[0]: action}
@@ -98,6 +102,17 @@ class ActionDictSpace(DictSpace):
                 raise InvalidActionError(f"action lacks asset {asset!r}")
             out[asset] = self._check_one(asset, action[asset])
         return out
+
+    def _fast_single(self, action: Any) -> OrderedDict | None:
+        """The hot path: one discrete asset and a plain (numpy) int in range."""
+        if (
+            len(self.assets) == 1
+            and type(action) in _INT_TYPES
+            and self.base_actions is not None
+            and 0 <= action < len(self.base_actions)
+        ):
+            return OrderedDict(((self.assets[0], int(action)),))
+        return None
 
     def _check_one(self, asset: str, value: Any) -> Any:
         space = self.spaces[asset]
