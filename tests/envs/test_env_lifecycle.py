@@ -103,3 +103,26 @@ def test_20_forgotten_envs_no_hang_no_orphans(tmp_path):
     assert len(pids) == 40
     assert wait_gone(pids, timeout=10.0) == []
     assert time.monotonic() - t0 < 240
+
+
+UNGUARDED_SCRIPT = """
+import btgym
+from tests.envs.conftest import env_kwargs
+env = btgym.BTgymEnv(server="process", **env_kwargs())  # no __main__ guard on purpose
+env.reset(seed=0)
+env.step(1)
+env.close()
+print("done", flush=True)
+"""
+
+
+def test_script_without_main_guard_runs(tmp_path):
+    script = tmp_path / "plain_script.py"  # a file: children would re-run it under spawn
+    script.write_text(UNGUARDED_SCRIPT)
+    log = tmp_path / "plain.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(log, "w") as fh:
+        rc = subprocess.run([sys.executable, str(script)], stdout=fh, stderr=fh, env=env,
+                            cwd=tmp_path, timeout=120).returncode
+    out = log.read_text()
+    assert rc == 0 and out.count("done") == 1, out[-3000:]
