@@ -139,8 +139,29 @@ def _child_main(
 
 # --------------------------------------------------------------------------- parent side
 
-_PREP_LOCK = threading.Lock()
+_PREP_LOCK = threading.RLock()
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+
+
+@contextlib.contextmanager
+def _allow_from_daemon() -> Iterator[None]:
+    """Let a daemonic process (a worker of gymnasium's ``AsyncVectorEnv`` or SB3's
+    ``SubprocVecEnv``) start a btgym server.
+
+    ``multiprocessing`` refuses children to daemons because it cannot reap them when
+    the daemon is killed; a btgym child needs no reaping: it ends itself when its
+    owner dies (:func:`_watch_parent`).
+    """
+    config = mp.current_process()._config
+    if not config.get("daemon"):
+        yield
+        return
+    with _PREP_LOCK:
+        config["daemon"] = False
+        try:
+            yield
+        finally:
+            config["daemon"] = True
 
 
 @contextlib.contextmanager
@@ -261,7 +282,7 @@ class ChildProcess:
     def launch(self) -> None:
         """Start the child without waiting (pair with :meth:`wait_ready`), so several
         children can start in parallel."""
-        with _main_module_if_needed(self._proc._args):
+        with _main_module_if_needed(self._proc._args), _allow_from_daemon():
             self._proc.start()
         _LIVE.add(self)
         self._child_conn.close()
