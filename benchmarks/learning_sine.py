@@ -46,6 +46,8 @@ def env_kwargs(server: str = "process") -> dict[str, Any]:
         filename=str(sample_data_path("sine")),
         parsing_params={"header": 0},
         episode_duration=EPISODE,
+        start_00=False,
+        start_weekdays=[0, 1, 2, 3, 4, 5, 6],
         test_period=TEST_PERIOD,
         server=server,
     )

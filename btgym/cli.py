@@ -101,6 +101,8 @@ def env_keywords(args: argparse.Namespace) -> dict[str, Any]:
     if default:
         kw["episode_duration"] = dict(SINE_EPISODE)
         kw["test_period"] = dict(SINE_TEST_PERIOD)
+        kw["start_00"] = False  # the sample's week runs Sunday..Saturday
+        kw["start_weekdays"] = [0, 1, 2, 3, 4, 5, 6]
     if getattr(args, "server", None):
         kw["server"] = args.server
     if getattr(args, "env_class", None):
@@ -112,23 +114,32 @@ def env_keywords(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- train
 
 
-def _progress_bar(total: int):
-    from tqdm import tqdm
+class _ProgressBar:
+    """tqdm bar opened at the first progress report (so worker start-up does not count
+    in its rate) showing steps, episodes, mean return and steps/s."""
 
-    bar = tqdm(total=total, unit="step", dynamic_ncols=True, smoothing=0.1, mininterval=0.5)
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
 
-    def update(p: Any) -> None:
-        bar.total = p.total_steps
-        bar.n = min(p.steps, p.total_steps)
-        bar.set_postfix(
-            episodes=p.episodes,
-            mean_return=f"{p.mean_return:.3g}",
-            steps_s=f"{p.steps_per_sec:.0f}",
-            refresh=False,
-        )
-        bar.refresh()
+    def __call__(self, p: Any) -> None:
+        from tqdm import tqdm
 
-    return bar, update
+        if self.bar is None:
+            self.bar = tqdm(
+                total=p.total_steps,
+                initial=p.steps,
+                unit="step",
+                dynamic_ncols=True,
+                smoothing=0.3,
+                mininterval=0.5,
+            )
+        self.bar.update(max(0, min(p.steps, p.total_steps) - self.bar.n))
+        self.bar.set_postfix(episodes=p.episodes, mean_return=f"{p.mean_return:.3g}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _raise_interrupt(*_: Any) -> None:
@@ -153,10 +164,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     logdir = Path(args.logdir)
     print(f"btgym train: {args.algo.upper()} on {env_kw['filename']} -> {logdir}", flush=True)
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    bar, update = _progress_bar(args.steps)
+    bar = _ProgressBar(args.steps)
     try:
         with cls(env_kwargs=env_kw, logdir=logdir, **keywords) as trainer:
-            result = trainer.train(resume=args.resume, callback=update)
+            result = trainer.train(resume=args.resume, callback=bar)
     finally:
         bar.close()
         signal.signal(signal.SIGTERM, old)

@@ -14,6 +14,7 @@ from btgym.algorithms.a3c.config import A3CConfig
 from btgym.algorithms.common.buffers import RolloutBuffer, compute_gae, n_step_returns
 from btgym.algorithms.common.checkpoint import load_checkpoint, save_checkpoint
 from btgym.algorithms.common.device import resolve_device
+from btgym.algorithms.common.normalize import RewardNormalizer
 from btgym.algorithms.common.seeding import rng_state, set_rng_state, spawn_streams
 from btgym.algorithms.common.spaces import ActionAdapter, obs_keys, space_to_spec, spec_to_space
 from btgym.algorithms.ppo.config import PPOConfig
@@ -192,6 +193,29 @@ def test_rollout_buffer_minibatches_cover_every_step_once():
     assert sum(b.obs["x"].shape[1] for b in seqs) == 3 and all(
         b.obs["x"].shape[0] == 4 for b in seqs
     )
+
+
+def test_reward_normalizer_makes_tiny_rewards_unit_scale_and_round_trips():
+    rng = np.random.default_rng(0)
+    batch, single, single_ref = (
+        RewardNormalizer(2, 0.99),
+        RewardNormalizer(1, 0.99),
+        RewardNormalizer(1, 0.99),
+    )
+    out = []
+    for i in range(3000):
+        r = rng.normal(size=2) * 1e-5
+        done = np.array([i % 97 == 96, i % 50 == 49])
+        out.append(batch(r, done))
+        fast = single.one(float(r[0]), bool(done[0]))  # float path == numpy path
+        assert fast == pytest.approx(float(single_ref(r[:1], done[:1])[0]), rel=1e-6)
+    scaled = np.concatenate(out[1000:])
+    assert 0.01 < scaled.std() < 1.0  # rewards of 1e-5 now of order 0.1
+    assert RewardNormalizer(1, 0.99, clip=2.0)(np.array([1e6]), np.array([False]))[0] <= 2.0
+    clone = RewardNormalizer(2, 0.99)
+    clone.load(batch.state())
+    r, d = rng.normal(size=2) * 1e-5, np.array([False, False])
+    assert np.allclose(clone(r, d), batch(r, d))
 
 
 # --------------------------------------------------------------------------- configs

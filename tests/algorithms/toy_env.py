@@ -76,3 +76,12 @@ class ToyTradingEnv(gym.Env):
 
 def make_toy(**kwargs) -> ToyTradingEnv:
     return ToyTradingEnv(**kwargs)
+
+
+class ExplodingEnv(ToyTradingEnv):
+    """Raises in ``step`` after 5 steps (fault injection for worker-failure tests)."""
+
+    def step(self, action):
+        if self._t >= 5:
+            raise RuntimeError("boom in the env")
+        return super().step(action)

@@ -15,8 +15,10 @@ class A3CConfig(TrainConfig):
 
     Attributes:
         num_workers: worker processes, each with its own env.
-        rollout_steps: n of the n-step returns (BTGym: ``rollout_length``); a rollout
-            also ends at an episode's end.
+        rollout_steps: n of the n-step returns (BTGym: ``rollout_length``, 20 there); a
+            rollout also ends at an episode's end. One update costs about as much CPU
+            for 50 steps as for 20 (dispatch overhead of a small network), so 50 keeps
+            the learner's share of a step small (benchmarks/train_throughput.py).
         optimizer: ``"adam"`` or ``"rmsprop"`` (shared state, Hogwild).
         lr: default 1e-4 (shared Adam).
         rng_report_secs: how often workers send their RNG states to the chief (these
@@ -25,7 +27,7 @@ class A3CConfig(TrainConfig):
     """
 
     num_workers: int = 2
-    rollout_steps: int = 20
+    rollout_steps: int = 50
     optimizer: str = "adam"
     lr: float = 1e-4
     max_grad_norm: float = 40.0

@@ -24,6 +24,7 @@ from btgym.algorithms.a3c.config import A3CConfig
 from btgym.algorithms.a3c.shared_optim import make_shared_optimizer
 from btgym.algorithms.common.actors import make_actor, state_to_torch
 from btgym.algorithms.common.monitor import IMAGE_KEY, STATS_KEY, EpisodeMonitor
+from btgym.algorithms.common.normalize import RewardNormalizer
 from btgym.algorithms.common.policies import ActorCritic
 from btgym.algorithms.common.seeding import Stream
 from btgym.errors import ConfigError
@@ -32,15 +33,22 @@ from btgym.log import get_logger
 log = get_logger(__name__)
 
 
-def rng_to_wire(rng: np.random.Generator) -> dict[str, Any]:
-    """Torch + numpy RNG state as picklable plain data."""
-    return {"torch": torch.get_rng_state().numpy().tobytes(), "numpy": rng.bit_generator.state}
+def rng_to_wire(rng: np.random.Generator, norm: RewardNormalizer | None = None) -> dict[str, Any]:
+    """Torch + numpy RNG state (and the reward normaliser's) as picklable plain data."""
+    state = {"torch": torch.get_rng_state().numpy().tobytes(), "numpy": rng.bit_generator.state}
+    if norm is not None:
+        state["reward_norm"] = norm.state()
+    return state
 
 
-def rng_from_wire(state: dict[str, Any], rng: np.random.Generator) -> None:
+def rng_from_wire(
+    state: dict[str, Any], rng: np.random.Generator, norm: RewardNormalizer | None = None
+) -> None:
     """Restore what :func:`rng_to_wire` captured."""
     torch.set_rng_state(torch.from_numpy(np.frombuffer(state["torch"], dtype=np.uint8).copy()))
     rng.bit_generator.state = state["numpy"]
+    if norm is not None and state.get("reward_norm"):
+        norm.load(state["reward_norm"])
 
 
 def worker_main(
@@ -64,8 +72,9 @@ def worker_main(
     torch.set_num_threads(cfg.torch_threads or 1)
     torch.manual_seed(stream.torch_seed)
     rng = stream.rng
+    norm = RewardNormalizer(1, cfg.gamma, cfg.reward_clip) if cfg.normalize_reward else None
     if rng_state is not None:
-        rng_from_wire(rng_state, rng)
+        rng_from_wire(rng_state, rng, norm)
     env = EpisodeMonitor(env_fn(), image_every=cfg.image_every if worker == 0 else 0)
     try:
         local = ActorCritic.from_spec(policy_spec).to(device)
@@ -75,11 +84,12 @@ def worker_main(
         obs, _ = env.reset(seed=seed)
         ready(f"a3c-worker-{worker}")
         w = _Worker(worker, env, local, shared_model, optimizer, cfg, rng, queue, device)
+        w.norm = norm
         w.run(obs, global_steps, stop)
     finally:
         with contextlib.suppress(Exception):
             env.close()
-    queue.put(("rng", worker, rng_to_wire(rng)))
+    queue.put(("rng", worker, rng_to_wire(rng, norm)))
     queue.put(("done", worker))
 
 
@@ -88,9 +98,12 @@ class _Worker:
         self.index, self.env, self.local, self.shared = index, env, local, shared
         self.optimizer, self.cfg, self.rng, self.queue = optimizer, cfg, rng, queue
         self.device = torch.device(device)
+        self.norm: RewardNormalizer | None = None
         self.actor = make_actor(local, rng)
-        self.local_params = [p.data for p in local.parameters()]
-        self.shared_params = [p.data for p in shared.parameters()]
+        self.local_param_objs = list(local.parameters())
+        self.shared_param_objs = list(shared.parameters())
+        self.local_params = [p.data for p in self.local_param_objs]
+        self.shared_params = [p.data for p in self.shared_param_objs]
         for name, _ in local.named_buffers():
             raise ConfigError(f"A3C policies must not have buffers (found {name!r})")
 
@@ -112,6 +125,8 @@ class _Worker:
                 obs, reward, term, trunc, info = self.env.step(adapter.to_env(action[0]))
                 reward = float(reward) * cfg.reward_scale
                 done = bool(term or trunc)
+                if self.norm is not None:
+                    reward = self.norm.one(reward, done)
                 if trunc and not term:  # time limit: bootstrap from the final observation
                     reward += cfg.gamma * float(actor.value(_batch1(obs), state, zero)[0])
                 obs_l.append(batch)
@@ -135,7 +150,7 @@ class _Worker:
                 global_steps.value += len(rew_l)
             self.queue.put(("update", self.index, len(rew_l), scalars))
             if time.monotonic() - last_rng > cfg.rng_report_secs:
-                self.queue.put(("rng", self.index, rng_to_wire(self.rng)))
+                self.queue.put(("rng", self.index, rng_to_wire(self.rng, self.norm)))
                 last_rng = time.monotonic()
 
     @torch.no_grad()
@@ -174,13 +189,13 @@ class _Worker:
         value_loss = 0.5 * adv.pow(2).mean()
         ent = entropy.mean()
         loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * ent
-        local.zero_grad(set_to_none=True)
+        params = self.local_param_objs
+        for p in params:
+            p.grad = None
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            local.parameters(), cfg.max_grad_norm, foreach=True
-        )
-        for lp, sp in zip(local.parameters(), self.shared.parameters()):
-            sp.grad = None if lp.grad is None else lp.grad.detach().to("cpu")
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm, foreach=True)
+        for lp, sp in zip(params, self.shared_param_objs):
+            sp.grad = None if lp.grad is None else lp.grad.to("cpu")
         lr = cfg.learning_rate(steps / cfg.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr

@@ -92,15 +92,20 @@ def _encoder(enc: nn.Module) -> Callable[[Array], Array]:
     if isinstance(enc, WindowEncoder):
         conv = _sequential(enc.conv, enc.time)
         head = _window_head(enc, conv.length)
+        shape = (enc.time, enc.features)
 
         def window(x: Array) -> Array:
-            x = x.reshape(x.shape[0], enc.time, enc.features).astype(np.float32, copy=False)
+            if x.shape[0] == 1:  # one env: 2-D arithmetic, fewer numpy calls
+                x2 = x.reshape(shape).astype(np.float32, copy=False)
+                if enc.normalize:
+                    d = x2 - x2.mean(axis=0)
+                    x2 = d / (np.sqrt(np.einsum("tf,tf->f", d, d) / enc.time) + 1e-8)
+                return head(conv(x2[None]))
+            x = x.reshape(x.shape[0], *shape).astype(np.float32, copy=False)
             if enc.normalize:
                 d = x - x.mean(axis=1, keepdims=True)
                 std = np.sqrt(np.einsum("btf,btf->bf", d, d) / enc.time)[:, None, :]
-                d /= std + 1e-8
-                np.minimum(d, 10.0, out=d)
-                x = np.maximum(d, -10.0, out=d)
+                x = d / (std + 1e-8)
             return head(conv(x))
 
         return window
@@ -109,9 +114,7 @@ def _encoder(enc: nn.Module) -> Callable[[Array], Array]:
 
         def vector(x: Array) -> Array:
             x = x.reshape(x.shape[0], -1).astype(np.float32, copy=False)
-            if enc.normalize:
-                x = np.sign(x) * np.log1p(np.abs(x))
-            return net(x)
+            return net(np.arcsinh(x) if enc.normalize else x)
 
         return vector
     raise TypeError(f"NumpyActor cannot run encoder {enc!r}")
@@ -153,6 +156,10 @@ class NumpyActor:
         else:
             self.core = _sequential(model.core)
         self.pi, self.v = _linear(model.pi), _linear(model.v)
+        n_pi = model.pi.out_features
+        w = np.ascontiguousarray(np.concatenate([_np(model.pi.weight), _np(model.v.weight)]).T)
+        b = np.concatenate([_np(model.pi.bias), _np(model.v.bias)])
+        self.heads = lambda y: (y @ w + b, n_pi)
         self.log_std = _np(model.log_std) if hasattr(model, "log_std") else None
 
     def initial_state(self, batch: int) -> tuple[Array, ...]:
@@ -186,7 +193,9 @@ class NumpyActor:
 
     def act(self, obs: Any, state: tuple, starts: Array, deterministic: bool = False):
         y, state = self._features(obs, state, starts)
-        out, values = self.pi(y).astype(np.float64), self.v(y)[:, 0].astype(np.float64)
+        both, n_pi = self.heads(y)
+        both = both.astype(np.float64)
+        out, values = both[:, :n_pi], both[:, n_pi]
         kind = self.adapter.kind
         if kind == "categorical":
             actions, logp = self._categorical(out, deterministic)

@@ -57,7 +57,7 @@ class BaseTrainer:
         self.config = config
         self.logdir = Path(logdir)
         self.device = resolve_device(config.device)
-        self.envs = EnvGroup(self.n_envs, env_fns, env_kwargs)
+        self.envs = EnvGroup(self.n_envs, env_fns, env_kwargs, seed=config.seed)
         self._spaces = (
             (observation_space, action_space) if observation_space and action_space else None
         )

@@ -43,6 +43,8 @@ class TrainConfig:
         gamma: discount; entropy_coef, value_coef: loss weights.
         max_grad_norm: gradient clipping by global norm.
         reward_scale: rewards are multiplied by this before learning.
+        normalize_reward: divide rewards by the running std of the discounted return
+            (:mod:`~btgym.algorithms.common.normalize`); reward_clip bounds the result.
         checkpoint_every: env steps between checkpoints (one more at exit).
         log_every: env steps between training-scalar summaries.
         image_every: an episode image every this many episodes of the first worker (0: off).
@@ -63,6 +65,8 @@ class TrainConfig:
     value_coef: float = 0.5
     max_grad_norm: float = 0.5
     reward_scale: float = 1.0
+    normalize_reward: bool = True
+    reward_clip: float = 10.0
     checkpoint_every: int = 10_000
     log_every: int = 1_000
     image_every: int = 0

@@ -8,8 +8,10 @@
 
 Inputs are scaled inside the model so raw market values work out of the box:
 windows are standardised per feature over time (a price window keeps its shape,
-not its level), vectors go through ``sign(x) * log1p(|x|)`` (a broker value of
-1e4 and a position of 0.1 both land in a usable range). Both can be switched off.
+not its level; a z-score over T samples is bounded by sqrt(T - 1), so nothing
+explodes), vectors go through ``asinh(x)`` (linear near 0, logarithmic beyond: a
+broker value of 1e4 and a position of 0.1 both land in a usable range). Both can be
+switched off.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class WindowEncoder(nn.Module):
         if self.normalize:
             mean = x.mean(dim=1, keepdim=True)
             std = x.std(dim=1, keepdim=True, unbiased=False)
-            x = ((x - mean) / (std + 1e-8)).clamp(-10.0, 10.0)
+            x = (x - mean) / (std + 1e-8)
         y = self.conv(x.transpose(1, 2))
         return self.head(y.flatten(1))
 
@@ -83,7 +85,7 @@ class VectorEncoder(nn.Module):
     Args:
         size: number of input values.
         hidden: hidden layer sizes; out_dim: embedding size.
-        normalize: apply ``sign(x) * log1p(|x|)`` to the inputs.
+        normalize: apply ``asinh(x)`` to the inputs.
     """
 
     def __init__(
@@ -97,7 +99,7 @@ class VectorEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], -1).float()
         if self.normalize:
-            x = torch.sign(x) * torch.log1p(x.abs())
+            x = torch.asinh(x)
         return self.net(x)
 
 

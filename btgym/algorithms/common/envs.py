@@ -8,14 +8,16 @@ server, and it stores the keywords in its checkpoints for ``btgym eval``).
 
 :class:`GuardedEnvFn` wraps a callable so that, when it runs in a process other
 than the one that made it (a gymnasium ``AsyncVectorEnv`` or SB3 ``SubprocVecEnv``
-worker), that process ends when its parent dies: no orphan survives a SIGKILLed
-trainer.
+worker), that process ends when its parent dies (no orphan survives a SIGKILLed
+trainer) and may start the env's own server process although those vec envs make
+their workers daemonic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -85,6 +87,11 @@ class GuardedEnvFn:
     def __call__(self) -> gym.Env:
         if os.getpid() != self.parent_pid:
             _watch_parent(self.parent_pid)
+            # gymnasium's AsyncVectorEnv and SB3's SubprocVecEnv run envs in *daemonic*
+            # processes, which multiprocessing forbids to start children; a btgym env
+            # starts its backtrader server as a child. The watch above does what the
+            # daemon flag was for (no orphan), so lift the flag.
+            mp.current_process()._config["daemon"] = False
         env = self.fn()
         return self.wrap(env) if self.wrap is not None else env
 
@@ -96,6 +103,8 @@ class EnvGroup:
         n: number of envs.
         env_fns: explicit factories (one, repeated, or exactly ``n``).
         env_kwargs: keywords for ``btgym.envs.make_env_fns``.
+        seed: the shared data server's seed (with ``env_kwargs``): it draws the trials
+            of data-slave envs, so one worker and one seed give the same episodes.
     """
 
     def __init__(
@@ -103,7 +112,9 @@ class EnvGroup:
         n: int,
         env_fns: Sequence[EnvFn] | EnvFn | None = None,
         env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> None:
+        self.seed = seed
         self.env_kwargs = dict(env_kwargs) if env_kwargs is not None else None
         self._owner: Any = None
         if env_fns is not None and env_kwargs is not None:
@@ -125,7 +136,7 @@ class EnvGroup:
 
         kw = dict(kwargs)
         cls = resolve_env_class(kw.pop("env_class", None))
-        result = make_env_fns(n, env_class=cls, **kw)
+        result = make_env_fns(n, env_class=cls, seed=kw.pop("seed", self.seed), **kw)
         self._owner = result
         return list(result)
 

@@ -30,12 +30,12 @@ STATS_KEY = "episode_stats"
 IMAGE_KEY = "episode_image"
 
 
-def _positions(info: dict[str, Any]) -> tuple[float, ...] | None:
+def _positions(info: dict[str, Any]) -> tuple[Any, ...] | None:
     pos = info.get("position")
     if pos is None:
         return None
-    if isinstance(pos, dict):
-        return tuple(float(np.sum(v)) for _, v in sorted(pos.items()))
+    if isinstance(pos, dict):  # btgym: {asset: size}, same key order every step
+        return tuple(pos.values())
     return tuple(np.atleast_1d(np.asarray(pos, dtype=np.float64)).tolist())
 
 
@@ -66,17 +66,19 @@ class EpisodeMonitor(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._return += float(reward)
+        self._return += reward
         self._length += 1
-        self._dd = max(self._dd, float(info.get("drawdown", 0.0) or 0.0))
-        if "broker_value" in info:
-            self._value = float(info["broker_value"])
+        dd = info.get("drawdown")
+        if dd is not None and dd > self._dd:
+            self._dd = float(dd)
         pos = _positions(info)
-        if pos is not None and self._pos is not None and pos != self._pos:
+        if pos != self._pos and pos is not None and self._pos is not None:
             self._trades += sum(a != b for a, b in zip(pos, self._pos))
         self._pos = pos
         if terminated or truncated:
             self.episodes += 1
+            self._value = float(info.get("broker_value", float("nan")))
+            self._return = float(self._return)
             info = dict(info)
             info[STATS_KEY] = self._stats()
             if self.image_every > 0 and self.episodes % self.image_every == 0:

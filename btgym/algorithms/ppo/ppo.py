@@ -24,6 +24,7 @@ from btgym.algorithms.common.buffers import RolloutBuffer
 from btgym.algorithms.common.envs import GuardedEnvFn
 from btgym.algorithms.common.logger import Tags
 from btgym.algorithms.common.monitor import IMAGE_KEY, STATS_KEY, EpisodeMonitor
+from btgym.algorithms.common.normalize import RewardNormalizer
 from btgym.algorithms.common.policies import ActorCritic
 from btgym.algorithms.common.seeding import rng_state, set_rng_state, spawn_streams
 from btgym.algorithms.common.training import (
@@ -123,6 +124,13 @@ class _PPORun:
         self.steps = int(counters["env_steps"])
         self.start_steps = self.steps
         self.actor = make_actor(model, rng)
+        self.norm = (
+            RewardNormalizer(self.cfg.num_envs, self.cfg.gamma, self.cfg.reward_clip)
+            if self.cfg.normalize_reward
+            else None
+        )
+        if self.norm is not None and ckpt is not None and ckpt.get("reward_norm"):
+            self.norm.load(ckpt["reward_norm"])
 
     def execute(self, seeds: list[int], callback: ProgressCallback | None) -> TrainResult:
         cfg, model = self.cfg, self.model
@@ -196,6 +204,8 @@ class _PPORun:
             obs, rewards, term, trunc, infos = venv.step(model.adapter.to_env_batch(actions))
             rewards = np.asarray(rewards, dtype=np.float64) * cfg.reward_scale
             term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
+            if self.norm is not None:
+                rewards = self.norm(rewards, term | trunc)
             for i in np.flatnonzero(trunc & ~term):  # time limit: bootstrap from V(final obs)
                 sub = tuple(s[i : i + 1] for s in state)
                 final = _batch1(infos["final_obs"][i])
@@ -336,7 +346,10 @@ class _PPORun:
             episodes=self.book.episodes,
             wall_time=float(self.counters["wall_time"]) + time.monotonic() - t0,
         )
-        return self.algo._save(self.model, self.optimizer, counters, rng=rng_state(self.rng))
+        norm = self.norm.state() if self.norm is not None else None
+        return self.algo._save(
+            self.model, self.optimizer, counters, rng=rng_state(self.rng), reward_norm=norm
+        )
 
 
 def _close(venv: gym.vector.VectorEnv | None, terminate: bool) -> None:
