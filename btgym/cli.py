@@ -12,7 +12,8 @@ Subcommands:
 
 Data: ``--data`` takes file paths or the names of shipped samples (``sine``,
 ``eurusd``). A file whose first line is not a HistData bar is read as having a
-header line. Any other env keyword goes through ``--env KEY=VALUE`` (VALUE is JSON
+header line. Without ``--data`` the demo settings :data:`SINE_DEMO` apply. Any
+other env keyword goes through ``--env KEY=VALUE`` (VALUE is JSON
 when it parses, else a string), trainer keywords through ``--set KEY=VALUE``.
 
 Heavy imports (torch, the env) happen inside the subcommands, so ``btgym --help``
@@ -38,11 +39,20 @@ log = get_logger(__name__)
 
 #: the shipped sample ``btgym train`` uses without ``--data``
 DEFAULT_SAMPLE = "sine"
-#: episode length for the shipped sine sample: two sine periods (256 bars each)
-SINE_EPISODE = {"days": 0, "hours": 8, "minutes": 32}
-#: the sine sample's last day is held out for ``btgym eval``'s test episodes
-SINE_TEST_PERIOD = {"days": 1, "hours": 0, "minutes": 0}
-DEFAULT_STEPS = 30_000
+#: env settings of the demo on the sine sample (as benchmarks/learning_sine.py):
+#: episodes of two sine periods, the last day held out for ``btgym eval``, any start
+#: time (the sample's week runs Sunday..Saturday), no commission and shorts that tie
+#: up cash like longs (with 0.1 % commission even a perfect trend follower loses on
+#: this small sine; with backtrader's ``shortcash`` shorts are unbounded)
+SINE_DEMO = {
+    "episode_duration": {"days": 0, "hours": 8, "minutes": 32},
+    "test_period": {"days": 1, "hours": 0, "minutes": 0},
+    "start_00": False,
+    "start_weekdays": [0, 1, 2, 3, 4, 5, 6],
+    "broker_commission": 0.0,
+    "shortcash": False,
+}
+DEFAULT_STEPS = 50_000
 _HISTDATA_LINE = re.compile(rb"^\d{8} \d{6};")
 
 
@@ -99,10 +109,7 @@ def env_keywords(args: argparse.Namespace) -> dict[str, Any]:
     if _has_header(paths[0]):
         kw["parsing_params"] = {"header": 0}
     if default:
-        kw["episode_duration"] = dict(SINE_EPISODE)
-        kw["test_period"] = dict(SINE_TEST_PERIOD)
-        kw["start_00"] = False  # the sample's week runs Sunday..Saturday
-        kw["start_weekdays"] = [0, 1, 2, 3, 4, 5, 6]
+        kw.update(SINE_DEMO)
     if getattr(args, "server", None):
         kw["server"] = args.server
     if getattr(args, "env_class", None):
@@ -190,9 +197,10 @@ def _print_summary(r: Any) -> None:
 
 
 def _episode_png(checkpoint: str, env_kw: dict[str, Any], path: Path, seed: int | None) -> None:
-    """One episode of the trained policy, saved as a PNG (skipped with a warning on failure)."""
+    """One greedy episode of the trained policy (a test episode when the data has a
+    test part), reported and saved as a PNG; skipped with a warning on failure."""
     from btgym.algorithms.common.envs import make_env
-    from btgym.algorithms.evaluation import evaluate, load_policy
+    from btgym.algorithms.evaluation import TEST_EPISODE, evaluate, load_policy
 
     try:
         from btgym.rendering import save_png
@@ -200,11 +208,20 @@ def _episode_png(checkpoint: str, env_kw: dict[str, Any], path: Path, seed: int 
         policy = load_policy(checkpoint)
         env = make_env(env_kw)
         try:
-            evaluate(policy, env, 1, seed=seed)
+            kind = "test"
+            try:
+                (res,) = evaluate(policy, env, 1, reset_options=TEST_EPISODE, seed=seed)
+            except BTgymError:  # no test part in this data: a train episode then
+                kind = "train"
+                (res,) = evaluate(policy, env, 1, seed=seed)
             save_png(env.render_image("episode"), path)
         finally:
             env.close()
-        print(f"  episode image: {path}", flush=True)
+        print(
+            f"  greedy {kind} episode: return {res.episode_return:.4g}, final value "
+            f"{res.broker_value:.2f}, {res.trades} trades -> {path}",
+            flush=True,
+        )
     except Exception as exc:  # an image is a bonus: never fail the run for it
         log.warning(f"episode image not written: {exc}")
         print(f"  episode image not written: {exc}", flush=True)

@@ -92,6 +92,7 @@ def test_train_sigkill_resume_then_eval(tmp_path):
     assert resumed["counters"]["wall_time"] > killed["counters"]["wall_time"]  # continued
     png = logdir / "episode.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "greedy test episode: return" in out.stdout
 
     ev = subprocess.run(
         _btgym("eval", "--checkpoint", str(logdir), "--episodes", "2", "--seed", "1"),
