@@ -34,12 +34,15 @@ EPISODE = {"days": 2, "hours": 23, "minutes": 55}
 
 
 def env_kwargs(data_dir: Path) -> dict:
+    """The env under test: a 30×4 raw OHLC window, the same work as the references."""
+    import gymnasium as gym
+
     return dict(
         filename=str(data_dir / "DAT_ASCII_EURUSD_M1_201701.csv"),
         episode_duration=EPISODE,
+        state_shape={"raw": gym.spaces.Box(0, 10, (30, 4))},
         drawdown_call=99,
         target_call=1000,
-        start_cash=100.0,
     )
 
 
@@ -134,18 +137,31 @@ def main() -> None:
     bars = references.load_bars(n_bars, args.data_dir)
     refs = {
         "floor_steps_s": references.floor(n_bars),
+        "floor_trading_steps_s": references.floor(n_bars, trade=True),
         "backtrader_alone_bars_s": references.backtrader_alone(bars),
+        "backtrader_alone_trading_bars_s": references.backtrader_alone(bars, trade=True),
     }
     modes = {m: one_mode(m, args.data_dir, seconds, n_resets) for m in ("process", "inprocess")}
-    shared = {}
-    for n in (1, 2, 4):
-        shared[f"{n}_envs_inprocess_steps_s"] = _vector_worker_steps(
-            n, args.data_dir, seconds, "inprocess"
+    render_off = btgym.BTgymEnv(
+        server="inprocess", render_enabled=False, **env_kwargs(args.data_dir)
+    )
+    try:
+        modes["inprocess"]["hold_steps_s_render_disabled"] = steps_per_s(
+            render_off, "hold", seconds
         )
+    finally:
+        render_off.close()
+    shared = {
+        f"{n}_envs_inprocess_steps_s": _vector_worker_steps(n, args.data_dir, seconds, "inprocess")
+        for n in (1, 2, 4)
+    }
+    p, ip = modes["process"], modes["inprocess"]
     ratios = {
-        "process_random_vs_floor": modes["process"]["random_steps_s"] / refs["floor_steps_s"],
-        "inprocess_random_vs_backtrader": (
-            modes["inprocess"]["random_steps_s"] / refs["backtrader_alone_bars_s"]
+        "process_hold_vs_floor": p["hold_steps_s"] / refs["floor_steps_s"],
+        "process_random_vs_trading_floor": p["random_steps_s"] / refs["floor_trading_steps_s"],
+        "inprocess_hold_vs_backtrader": ip["hold_steps_s"] / refs["backtrader_alone_bars_s"],
+        "inprocess_random_vs_trading_backtrader": (
+            ip["random_steps_s"] / refs["backtrader_alone_trading_bars_s"]
         ),
     }
     result = {
@@ -171,15 +187,23 @@ def _ms_pair(m: dict) -> str:
 
 
 def table(r: dict) -> str:
+    """The README table (markdown) and the reference lines."""
     p, ip = r["modes"]["process"], r["modes"]["inprocess"]
+    refs, ratios = r["references"], r["ratios"]
     rows = [
-        ("random agent, steps/s", f"{p['random_steps_s']:,.0f}", f"{ip['random_steps_s']:,.0f}"),
         ("hold agent, steps/s", f"{p['hold_steps_s']:,.0f}", f"{ip['hold_steps_s']:,.0f}"),
+        ("random agent, steps/s", f"{p['random_steps_s']:,.0f}", f"{ip['random_steps_s']:,.0f}"),
         (
-            "reset median / p95, ms",
-            f"{p['reset_median_s'] * 1e3:.1f} / {p['reset_p95_s'] * 1e3:.1f}",
-            f"{ip['reset_median_s'] * 1e3:.1f} / {ip['reset_p95_s'] * 1e3:.1f}",
+            "hold: share of its reference",
+            f"{ratios['process_hold_vs_floor']:.0%} of floor",
+            f"{ratios['inprocess_hold_vs_backtrader']:.0%} of bt alone",
         ),
+        (
+            "random: share of its reference",
+            f"{ratios['process_random_vs_trading_floor']:.0%} of floor+orders",
+            f"{ratios['inprocess_random_vs_trading_backtrader']:.0%} of bt+orders",
+        ),
+        ("reset median / p95, ms", _ms_pair(p), _ms_pair(ip)),
         ("construct → first obs, s", f"{p['first_obs_s']:.2f}", f"{ip['first_obs_s']:.2f}"),
         (
             "RSS / PSS, MB (all processes)",
@@ -190,17 +214,19 @@ def table(r: dict) -> str:
     lines = [
         f"btgym env benchmark — {r['date']}, {r['machine']}",
         "",
-        f"| {'metric':32} | {'process':>15} | {'in-process':>15} |",
-        f"|{'-' * 34}|{'-' * 17}|{'-' * 17}|",
+        f"| {'metric':32} | {'process':>22} | {'in-process':>22} |",
+        f"|{'-' * 34}|{'-' * 24}|{'-' * 24}|",
     ]
-    lines += [f"| {a:32} | {b:>15} | {c:>15} |" for a, b, c in rows]
-    refs, ratios = r["references"], r["ratios"]
+    lines += [f"| {a:32} | {b:>22} | {c:>22} |" for a, b, c in rows]
     lines += [
         "",
-        f"floor (empty strategy over ZeroMQ ipc): {refs['floor_steps_s']:,.0f} steps/s; "
-        f"process mode = {ratios['process_random_vs_floor']:.0%} of it (target ≥ 80%)",
-        f"backtrader alone (same window work): {refs['backtrader_alone_bars_s']:,.0f} bars/s; "
-        f"in-process = {ratios['inprocess_random_vs_backtrader']:.0%} of it (target ≥ 60%)",
+        f"references in the same run: floor {refs['floor_steps_s']:,.0f} steps/s "
+        f"(with the random orders {refs['floor_trading_steps_s']:,.0f}); backtrader alone "
+        f"{refs['backtrader_alone_bars_s']:,.0f} bars/s (with the random orders "
+        f"{refs['backtrader_alone_trading_bars_s']:,.0f})",
+        "rendering never called costs step() nothing: in-process hold "
+        f"{ip['hold_steps_s']:,.0f} steps/s with rendering enabled, "
+        f"{ip['hold_steps_s_render_disabled']:,.0f} with render_enabled=False",
         "envs sharing one data server (AsyncVectorEnv, in-process servers): "
         + ", ".join(
             f"{k.split('_')[0]} → {v:,.0f} steps/s" for k, v in r["shared_data_server"].items()

@@ -47,13 +47,16 @@ def make_feed(df: pd.DataFrame) -> bt.feed.DataBase:
 
 
 class _WindowStrategy(bt.Strategy):
-    """Builds the last-30-bars OHLC window each bar from preconverted arrays; hands it
-    to ``sink`` (``None``: drop it)."""
+    """Builds the last-30-bars OHLC window each bar from preconverted arrays and hands
+    it to ``sink`` (``None``: drop it). With ``trade=True`` it also places the random
+    agent's market orders (seeded: hold, buy, sell, close with a fixed stake), so a
+    random env agent can be compared with the same backtrader order work."""
 
-    params = (("ohlc", None), ("sink", None))
+    params = (("ohlc", None), ("sink", None), ("trade", False), ("stake", 10.0))
 
     def start(self) -> None:
         self.count = 0
+        self.actions = np.random.default_rng(0).integers(4, size=len(self.p.ohlc) + 1)
 
     def next(self) -> None:
         i = len(self)
@@ -61,22 +64,40 @@ class _WindowStrategy(bt.Strategy):
         window = np.zeros((WINDOW, 4), np.float32)
         window[WINDOW - (i - lo) :] = self.p.ohlc[lo:i]
         self.count += 1
+        if self.p.trade:
+            action = self.actions[i]
+            if action == 1:
+                self.buy(size=self.p.stake)
+            elif action == 2:
+                self.sell(size=self.p.stake)
+            elif action == 3:
+                self.close()
         if self.p.sink is not None:
             self.p.sink(window)
 
 
-def backtrader_alone(df: pd.DataFrame) -> float:
-    """Bars per second of plain backtrader doing the window work, no env, no IPC."""
+def _cerebro(df: pd.DataFrame, **strategy: object) -> bt.Cerebro:
+    """Plain backtrader with the env's default broker settings."""
+    from btgym.strategy import BrokerConfig
+
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(df))
+    BrokerConfig().apply(cerebro)
     ohlc = df[["open", "high", "low", "close"]].to_numpy(np.float32)
-    cerebro.addstrategy(_WindowStrategy, ohlc=ohlc)
+    cerebro.addstrategy(_WindowStrategy, ohlc=ohlc, **strategy)
+    return cerebro
+
+
+def backtrader_alone(df: pd.DataFrame, trade: bool = False) -> float:
+    """Bars per second of plain backtrader doing the window work (and, with ``trade``,
+    the random orders), no env, no IPC."""
+    cerebro = _cerebro(df, trade=trade)
     t0 = time.perf_counter()
     strat = cerebro.run()[0]
     return strat.count / (time.perf_counter() - t0)
 
 
-def _floor_child(endpoint: str, n: int) -> None:
+def _floor_child(endpoint: str, n: int, trade: bool = False) -> None:
     df = load_bars(n)
     sock = zmq.Context.instance().socket(zmq.REQ)
     sock.connect(endpoint)
@@ -85,30 +106,26 @@ def _floor_child(endpoint: str, n: int) -> None:
         sock.send(window, copy=False)
         sock.recv()
 
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(make_feed(df))
-    cerebro.addstrategy(
-        _WindowStrategy, ohlc=df[["open", "high", "low", "close"]].to_numpy(np.float32), sink=sink
-    )
-    cerebro.run()
+    _cerebro(df, trade=trade, sink=sink).run()
     sock.send(b"")  # end marker
     sock.recv()
     sock.close(linger=0)
 
 
-def floor(n: int) -> float:
-    """Steps per second of the floor (child backtrader ↔ parent, one round trip per bar)."""
+def floor(n: int, trade: bool = False) -> float:
+    """Steps per second of the floor (child backtrader ↔ parent, one round trip per
+    bar); with ``trade`` the child also places the random orders."""
     import tempfile
 
     tmp = tempfile.mkdtemp(prefix="btgym-bench-")
     endpoint = f"ipc://{tmp}/floor.sock"
     sock = zmq.Context.instance().socket(zmq.REP)
     sock.bind(endpoint)
-    child = mp.get_context("spawn").Process(target=_floor_child, args=(endpoint, n))
+    child = mp.get_context("spawn").Process(target=_floor_child, args=(endpoint, n, trade))
     child.start()
     reply = b"\x00"
     steps = 0
-    msg = sock.recv()  # first bar: start timing after the child is up
+    sock.recv()  # first bar: start timing after the child is up
     t0 = time.perf_counter()
     while True:
         sock.send(reply)
@@ -127,5 +144,8 @@ def floor(n: int) -> float:
 
 if __name__ == "__main__":
     bars = load_bars(20_000)
-    print(f"backtrader alone: {backtrader_alone(bars):,.0f} bars/s")
-    print(f"floor:            {floor(20_000):,.0f} steps/s")
+    for trade in (False, True):
+        print(
+            f"trade={trade}: backtrader alone {backtrader_alone(bars, trade):,.0f} bars/s, "
+            f"floor {floor(20_000, trade):,.0f} steps/s"
+        )
