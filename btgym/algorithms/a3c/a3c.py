@@ -196,9 +196,12 @@ class _ChiefRun:
         last_cb = 0.0
         try:
             self._start_workers()
+            last_check = 0.0
             while len(self.done) < len(self.workers):
-                self._pump(timeout=0.05)
-                self._check_workers()
+                self._pump(timeout=0.1)
+                if time.monotonic() - last_check > 0.25:
+                    self._check_workers()
+                    last_check = time.monotonic()
                 if self.steps >= next_log:
                     self._log_train()
                     next_log = self.steps + self.cfg.log_every

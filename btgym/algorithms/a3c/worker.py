@@ -112,23 +112,25 @@ class _Worker:
         adapter = self.local.adapter
         state, start = actor.initial_state(1), 1.0
         last_rng = time.monotonic()
-        zero = np.zeros(1)
+        zero, one = np.zeros(1), np.ones(1)
+        env_step, to_env, norm = self.env.step, adapter.to_env, self.norm
+        scale, gamma, n = cfg.reward_scale, cfg.gamma, cfg.rollout_steps
         while not stop.is_set() and global_steps.value < cfg.total_steps:
             self._pull()
             actor.refresh()
             state0 = state
             obs_l, act_l, rew_l, done_l, start_l = [], [], [], [], []
             done = False
-            for _ in range(cfg.rollout_steps):
+            for _ in range(n):
                 batch = _batch1(obs)
-                action, _, _, state = actor.act(batch, state, np.array([start]))
-                obs, reward, term, trunc, info = self.env.step(adapter.to_env(action[0]))
-                reward = float(reward) * cfg.reward_scale
+                action, _, _, state = actor.act(batch, state, one if start else zero)
+                obs, reward, term, trunc, info = env_step(to_env(action[0]))
+                reward = float(reward) * scale
                 done = bool(term or trunc)
-                if self.norm is not None:
-                    reward = self.norm.one(reward, done)
+                if norm is not None:
+                    reward = norm.one(reward, done)
                 if trunc and not term:  # time limit: bootstrap from the final observation
-                    reward += cfg.gamma * float(actor.value(_batch1(obs), state, zero)[0])
+                    reward += gamma * float(actor.value(_batch1(obs), state, zero)[0])
                 obs_l.append(batch)
                 act_l.append(action[0])
                 rew_l.append(reward)

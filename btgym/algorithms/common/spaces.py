@@ -128,6 +128,7 @@ class ActionAdapter:
             if all(isinstance(s, gym.spaces.Discrete) for s in subs):
                 self.nvec = tuple(int(s.n) for s in subs)
                 self.starts = np.array([int(s.start) for s in subs])
+                self._start_ints = [int(s.start) for s in subs]
                 return "categorical"
             if all(isinstance(s, gym.spaces.Box) for s in subs):
                 low = np.concatenate([s.low.ravel() for s in subs])
@@ -147,12 +148,13 @@ class ActionAdapter:
         """Convert one flat action (ints or floats, shape ``(dim,)``) to the env's form."""
         flat = np.asarray(flat)
         if self.kind == "categorical":
+            if self.keys is not None:  # Dict of Discrete: plain ints, no array math
+                vals = flat.tolist()
+                return {k: v + s for k, v, s in zip(self.keys, vals, self._start_ints)}
             idx = flat.astype(np.int64) + self.starts
             if isinstance(self.space, gym.spaces.Discrete):
                 return int(idx[0])
-            if isinstance(self.space, gym.spaces.MultiDiscrete):
-                return idx.astype(self.space.dtype)
-            return {k: int(v) for k, v in zip(self.keys, idx)}
+            return idx.astype(self.space.dtype)
         values = flat.astype(np.float64)
         if self.kind == "gaussian":
             values = np.clip(values, self.low, self.high)
