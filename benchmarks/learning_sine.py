@@ -176,6 +176,13 @@ def smooth(curve: list[tuple[int, float]], window: int = 20) -> tuple[np.ndarray
     return steps[w - 1 :], np.convolve(values, kernel, mode="valid")
 
 
+def steps_to_fraction(curve: list[tuple[int, float]], target: float) -> int | None:
+    """First env step where the smoothed train-episode return reaches ``target``."""
+    x, y = smooth(curve)
+    hit = np.flatnonzero(y >= target)
+    return int(x[hit[0]]) if hit.size else None
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -243,15 +250,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "agents": agents,
         "vs_oracle": {a: test[a]["mean"] / oracle if oracle else float("nan") for a in agents},
         "beats_random": {a: test[a]["mean"] > test["random"]["mean"] for a in agents},
+        "steps_to_half_oracle_train": {
+            a: steps_to_fraction(agents[a]["curve"], 0.5 * oracle) for a in agents
+        },
     }
     print(f"\n{'policy':<8} {'test return':>12} {'std':>8} {'vs oracle':>10}")
     for name, t in test.items():
         ratio = t["mean"] / oracle if oracle else float("nan")
         print(f"{name:<8} {t['mean']:>12.4g} {t['std']:>8.3g} {ratio:>10.0%}")
     for algo, a in agents.items():
+        half = report["steps_to_half_oracle_train"][algo]
         print(
             f"{algo}: {a['steps']} steps, {a['episodes']} episodes, {a['wall_time']:.0f} s, "
-            f"{a['train_steps_per_sec']:.0f} steps/s"
+            f"{a['train_steps_per_sec']:.0f} steps/s; train episodes reach 50 % of the oracle "
+            f"at {half if half is not None else 'never'} steps"
         )
     name = "learning_sine_smoke" if args.smoke else "learning_sine"
     args.out.mkdir(parents=True, exist_ok=True)
