@@ -67,6 +67,7 @@ def test_two_workers_write_every_tag_and_a_checkpoint(a3c_run, no_children_left)
     assert ckpt["algo"] == "a3c" and ckpt["counters"]["env_steps"] == result.steps
     assert ckpt["counters"]["episodes"] == result.episodes
     assert len(ckpt["worker_rng"]) == 2 and all(s is not None for s in ckpt["worker_rng"])
+    assert all(s["reward_norm"]["count"] > 1 for s in ckpt["worker_rng"])
     assert ckpt["env_kwargs"]["filename"].endswith(".csv")
     assert set(ckpt["optimizer"]["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
 
@@ -85,6 +86,11 @@ def test_resume_continues_steps_episodes_and_optimizer(a3c_run, tmp_path, no_chi
     assert after["counters"]["wall_time"] > before["counters"]["wall_time"]
     step_before = before["optimizer"]["state"][0]["step"].item()
     assert after["optimizer"]["state"][0]["step"].item() > step_before
+    for w in (0, 1):  # reward statistics carried on, not restarted
+        assert (
+            after["worker_rng"][w]["reward_norm"]["count"]
+            > before["worker_rng"][w]["reward_norm"]["count"]
+        )
     steps = [e.step for e in _events(logdir).Scalars(Tags.STEPS_PER_SEC)]
     assert max(steps) >= first.steps + 200
 

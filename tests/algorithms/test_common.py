@@ -214,6 +214,7 @@ def test_reward_normalizer_makes_tiny_rewards_unit_scale_and_round_trips():
     assert RewardNormalizer(1, 0.99, clip=2.0)(np.array([1e6]), np.array([False]))[0] <= 2.0
     clone = RewardNormalizer(2, 0.99)
     clone.load(batch.state())
+    assert all(type(v) is float for k, v in single.state().items() if k != "returns")
     r, d = rng.normal(size=2) * 1e-5, np.array([False, False])
     assert np.allclose(clone(r, d), batch(r, d))
 

@@ -56,6 +56,7 @@ def test_vector_env_run_writes_every_tag_and_a_checkpoint(ppo_run, no_children_l
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt["algo"] == "ppo" and ckpt["counters"]["env_steps"] == 512
     assert "numpy" in ckpt["rng"] and "torch" in ckpt["rng"]
+    assert ckpt["reward_norm"]["count"] > 500
 
 
 def test_resume_continues_the_step_count(ppo_run, tmp_path, no_children_left):
@@ -66,6 +67,7 @@ def test_resume_continues_the_step_count(ppo_run, tmp_path, no_children_left):
         result = algo.train(total_steps=768, resume=True)
     after = load_checkpoint(result.checkpoint)
     assert result.steps == 768 and after["counters"]["updates"] == 6
+    assert after["reward_norm"]["count"] > load_checkpoint(src)["reward_norm"]["count"]
     assert after["counters"]["episodes"] > first.episodes
 
 

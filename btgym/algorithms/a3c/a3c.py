@@ -53,18 +53,20 @@ _TRAIN_TAGS = {
 
 
 def _rng_to_ckpt(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A worker's reported state (RNGs, reward normaliser) in checkpoint form."""
     if state is None:
         return None
-    return {
-        "torch": torch.frombuffer(bytearray(state["torch"]), dtype=torch.uint8),
-        "numpy": state["numpy"],
-    }
+    out = dict(state)
+    out["torch"] = torch.frombuffer(bytearray(state["torch"]), dtype=torch.uint8)
+    return out
 
 
 def _rng_from_ckpt(state: dict[str, Any] | None) -> dict[str, Any] | None:
     if state is None:
         return None
-    return {"torch": state["torch"].numpy().tobytes(), "numpy": state["numpy"]}
+    out = dict(state)
+    out["torch"] = state["torch"].numpy().tobytes()
+    return out
 
 
 class A3C(BaseTrainer):

@@ -55,7 +55,7 @@ class RewardNormalizer:
 
     def one(self, reward: float, done: bool) -> float:
         """The single-env case in plain floats (no numpy call per step)."""
-        ret = self.returns[0] * self.gamma + reward
+        ret = float(self.returns[0]) * self.gamma + reward
         self.count += 1.0
         delta = ret - self.mean
         self.mean += delta / self.count
@@ -65,10 +65,10 @@ class RewardNormalizer:
         return max(-self.clip, min(self.clip, scaled))
 
     def state(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "mean": self.mean,
-            "var": self.var,
+        return {  # plain floats: checkpoints load with weights_only=True
+            "count": float(self.count),
+            "mean": float(self.mean),
+            "var": float(self.var),
             "returns": [float(x) for x in self.returns],
         }
 
