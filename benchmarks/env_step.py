@@ -91,6 +91,40 @@ def memory(env_pid: int) -> tuple[float, float]:
     return rss / 2**20, pss / 2**20
 
 
+_MEMORY_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+import btgym
+from benchmarks.env_step import env_kwargs, memory
+env = btgym.BTgymEnv(server=sys.argv[1], **env_kwargs(Path(sys.argv[2])))
+env.reset(seed=0)
+for i in range(300):
+    env.step(i % 4)
+print(json.dumps(memory(os.getpid())))
+env.close()
+"""
+
+
+def fresh_process_memory(mode: str, data_dir: Path) -> tuple[float, float]:
+    """RSS and PSS (MB) of one env with its servers, measured in a fresh interpreter
+    (this benchmark's own process has loaded more than a user's would)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, mode, str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    rss, pss = json.loads(out.stdout.strip().splitlines()[-1])
+    return rss, pss
+
+
 def one_mode(mode: str, data_dir: Path, seconds: float, n_resets: int) -> dict:
     t0 = time.perf_counter()
     env = btgym.BTgymEnv(server=mode, **env_kwargs(data_dir))
@@ -103,7 +137,7 @@ def one_mode(mode: str, data_dir: Path, seconds: float, n_resets: int) -> dict:
             "hold_steps_s": steps_per_s(env, "hold", seconds),
         }
         out["reset_median_s"], out["reset_p95_s"] = reset_latency(env, n_resets)
-        out["rss_mb"], out["pss_mb"] = memory(os.getpid())
+        out["rss_mb"], out["pss_mb"] = fresh_process_memory(mode, data_dir)
     finally:
         env.close()
     return out
