@@ -124,3 +124,22 @@ def test_a_failing_worker_is_reported_with_its_traceback(tmp_path, no_children_l
         algo.train()
     assert "ExplodingEnv" in err.value.remote_traceback or "step" in err.value.remote_traceback
     assert load_checkpoint(tmp_path)["algo"] == "a3c"  # exit checkpoint still written
+
+
+def test_lstm_policy_with_the_torch_rollout_path(tmp_path, no_children_left):
+    """The worker path a GPU model takes (torch actor), with recurrent state carried
+    across rollouts and reset at episode starts; fast toy env."""
+    fn = functools.partial(ToyTradingEnv, length=30)
+    with A3C(
+        fn,
+        logdir=tmp_path,
+        num_workers=1,
+        total_steps=150,
+        seed=0,
+        rollout_steps=8,
+        rollout_actor="torch",
+        policy={"lstm": True, "lstm_size": 16},
+    ) as algo:
+        result = algo.train()
+    assert result.steps >= 150 and result.episodes >= 4 and result.updates >= 19
+    assert load_checkpoint(result.checkpoint)["policy_spec"]["config"]["lstm"] is True

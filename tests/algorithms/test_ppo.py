@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -12,6 +14,7 @@ from btgym.algorithms import PPO, Tags
 from btgym.algorithms.common.checkpoint import load_checkpoint
 from btgym.algorithms.common.logger import worker_tag
 from tests.algorithms.conftest import sine_env_kwargs
+from tests.algorithms.toy_env import ToyTradingEnv
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +96,26 @@ def test_same_seed_gives_identical_first_updates(tmp_path, no_children_left):
     c = _first_update(tmp_path / "c", seed=6)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("actor", ["numpy", "torch"])
+def test_lstm_and_portfolio_policies_train_with_either_rollout_actor(tmp_path, actor):
+    """Both rollout paths (the torch one is what a GPU model uses), recurrent state
+    across time-limit truncations, Dirichlet weights; on the fast toy env."""
+    for portfolio in (False, True):
+        with PPO(
+            functools.partial(ToyTradingEnv, length=20, portfolio=portfolio),
+            logdir=tmp_path / str(portfolio),
+            num_envs=2,
+            vec_env="sync",
+            n_steps=16,
+            n_epochs=1,
+            n_minibatches=2,
+            total_steps=96,
+            seed=0,
+            rollout_actor=actor,
+            policy={"lstm": True, "lstm_size": 16},
+        ) as algo:
+            result = algo.train()
+        assert result.steps == 96 and result.episodes == 4  # 2 x 48 steps, 20-step episodes
+        assert np.isfinite(result.mean_return)

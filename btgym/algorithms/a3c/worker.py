@@ -99,7 +99,7 @@ class _Worker:
         self.optimizer, self.cfg, self.rng, self.queue = optimizer, cfg, rng, queue
         self.device = torch.device(device)
         self.norm: RewardNormalizer | None = None
-        self.actor = make_actor(local, rng)
+        self.actor = make_actor(local, rng, cfg.rollout_actor)
         self.local_param_objs = list(local.parameters())
         self.shared_param_objs = list(shared.parameters())
         self.local_params = [p.data for p in self.local_param_objs]

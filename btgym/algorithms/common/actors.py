@@ -338,12 +338,15 @@ class TorchActor:
         )
 
 
-def make_actor(model: ActorCritic, rng: np.random.Generator) -> NumpyActor | TorchActor:
-    """:class:`NumpyActor` for a CPU model, :class:`TorchActor` otherwise.
+def make_actor(
+    model: ActorCritic, rng: np.random.Generator, kind: str = "auto"
+) -> NumpyActor | TorchActor:
+    """``kind="auto"``: :class:`NumpyActor` for a CPU model, :class:`TorchActor`
+    otherwise; ``"numpy"`` / ``"torch"`` force one.
 
     Call the actor's ``refresh()`` after every change of the model's weights.
     """
-    if next(model.parameters()).device.type == "cpu":
+    if kind == "numpy" or (kind == "auto" and next(model.parameters()).device.type == "cpu"):
         return NumpyActor(model, rng)
     return TorchActor(model, rng)
 

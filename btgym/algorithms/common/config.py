@@ -48,6 +48,9 @@ class TrainConfig:
         checkpoint_every: env steps between checkpoints (one more at exit).
         log_every: env steps between training-scalar summaries.
         image_every: an episode image every this many episodes of the first worker (0: off).
+        rollout_actor: who computes actions during rollouts: ``"auto"`` (numpy for a
+            CPU model, torch otherwise), ``"numpy"`` or ``"torch"``
+            (:mod:`~btgym.algorithms.common.actors`).
         torch_threads: torch's intra-op threads in the trainer and its workers while
             training (``None``: leave torch's default). 1 is fastest for btgym's small
             networks: more threads spin against the env processes for the same cores.
@@ -70,12 +73,17 @@ class TrainConfig:
     checkpoint_every: int = 10_000
     log_every: int = 1_000
     image_every: int = 0
+    rollout_actor: str = "auto"
     torch_threads: int | None = 1
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     algo: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
+        if self.rollout_actor not in ("auto", "numpy", "torch"):
+            raise ConfigError(
+                f"rollout_actor {self.rollout_actor!r} is not 'auto', 'numpy' or 'torch'"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule {self.lr_schedule!r} is not one of {LR_SCHEDULES}")
         for name in ("total_steps", "checkpoint_every", "log_every"):

@@ -123,7 +123,7 @@ class _PPORun:
         self.rate = RateMeter(int(counters["env_steps"]))
         self.steps = int(counters["env_steps"])
         self.start_steps = self.steps
-        self.actor = make_actor(model, rng)
+        self.actor = make_actor(model, rng, self.cfg.rollout_actor)
         self.norm = (
             RewardNormalizer(self.cfg.num_envs, self.cfg.gamma, self.cfg.reward_clip)
             if self.cfg.normalize_reward
@@ -207,7 +207,7 @@ class _PPORun:
             if self.norm is not None:
                 rewards = self.norm(rewards, term | trunc)
             for i in np.flatnonzero(trunc & ~term):  # time limit: bootstrap from V(final obs)
-                sub = tuple(s[i : i + 1] for s in state)
+                sub = _sub_state(state, int(i))
                 final = _batch1(infos["final_obs"][i])
                 rewards[i] += cfg.gamma * float(actor.value(final, sub, np.zeros(1))[0])
             dones = (term | trunc).astype(np.float32)
@@ -359,6 +359,11 @@ def _close(venv: gym.vector.VectorEnv | None, terminate: bool) -> None:
         venv.close(terminate=terminate)
     except Exception as exc:  # a broken env must not hide the original error
         log.warning(f"closing the vector env failed: {exc}")
+
+
+def _sub_state(state: tuple, i: int) -> tuple:
+    """Env ``i``'s recurrent state: numpy ``(B, H)`` rows or torch ``(1, B, H)`` columns."""
+    return tuple(s[:, i : i + 1] if isinstance(s, torch.Tensor) else s[i : i + 1] for s in state)
 
 
 def _batch1(obs: Any) -> Any:
