@@ -301,7 +301,9 @@ class ChildProcess:
                 if self._error:
                     self.stop(timeout=1.0)
                     raise self._remote_error("failed to start")
-            elif not self._proc.is_alive():
+                if msg is None:  # EOF: the child is gone (poll would say so forever)
+                    self._proc.join(1.0)
+            if not self._proc.is_alive() or not _pid_running(self._proc.pid):
                 self._drain()
                 self.stop(timeout=0.1)
                 if self._error:

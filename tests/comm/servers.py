@@ -28,3 +28,7 @@ def echo_server(ready, transport: str = "ipc", fail_at_start: bool = False) -> N
         return Reply("echo", msg.payload, {k: np.asarray(v) * 2 for k, v in msg.arrays.items()})
 
     serve(handle, ready, transport=transport, name="echo")
+
+
+def dies_silently_at_start(ready) -> None:
+    os._exit(5)  # no traceback, no ready: like a segfault or an OOM kill while starting

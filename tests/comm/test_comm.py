@@ -160,3 +160,13 @@ def test_stop_request_is_answered_and_child_exits_cleanly():
     client.close()
     assert replies == ["stopped"]  # the last reply was flushed before the child exited
     assert proc.exitcode == 0 and time.monotonic() - t0 < 2.5
+
+
+def test_child_dying_silently_while_starting_is_reported_at_once():
+    from tests.comm.servers import dies_silently_at_start
+
+    proc = ChildProcess(dies_silently_at_start, {}, name="silent")
+    t0 = time.monotonic()
+    with pytest.raises(ServerDiedError, match="code 5"):
+        proc.start(timeout=30)
+    assert time.monotonic() - t0 < 5.0
