@@ -85,12 +85,18 @@ def test_render_disabled_gives_labelled_placeholder(make_env):
     assert img.std() > 1  # ... with a label on it, not noise and not blank
 
 
-def test_human_mode_without_display_fails_clearly(monkeypatch, make_env):
+@pytest.mark.parametrize("backend", [None, "Agg"])
+def test_human_mode_without_display_fails_clearly(monkeypatch, make_env, backend):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if backend is None:
+        monkeypatch.delenv("MPLBACKEND", raising=False)
+    else:
+        monkeypatch.setenv("MPLBACKEND", backend)
     env = make_env(server="inprocess", render_mode="human")
     _play(env, n=5)
-    with pytest.raises(RenderError, match="display"):
+    reason = "no display" if backend is None else "headless"
+    with pytest.raises(RenderError, match=f"cannot open a render window: .*{reason}.*rgb_array"):
         env.render()
 
 
