@@ -122,7 +122,8 @@ def test_script_without_main_guard_runs(tmp_path):
     log = tmp_path / "plain.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(log, "w") as fh:
-        rc = subprocess.run([sys.executable, str(script)], stdout=fh, stderr=fh, env=env,
-                            cwd=tmp_path, timeout=120).returncode
+        rc = subprocess.run(
+            [sys.executable, str(script)], stdout=fh, stderr=fh, env=env, cwd=tmp_path, timeout=120
+        ).returncode
     out = log.read_text()
     assert rc == 0 and out.count("done") == 1, out[-3000:]
