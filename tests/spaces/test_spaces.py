@@ -11,8 +11,12 @@ from btgym.spaces import ActionDictSpace, DictSpace
 
 
 def test_dict_space_shapes_and_zeros_inside_bounds():
-    space = DictSpace({"raw": spaces.Box(1, 10, (30, 4), np.float32),
-                       "internal": spaces.Box(-1, 1, (7,), np.float32)})
+    space = DictSpace(
+        {
+            "raw": spaces.Box(1, 10, (30, 4), np.float32),
+            "internal": spaces.Box(-1, 1, (7,), np.float32),
+        }
+    )
     assert space.shapes == {"raw": (30, 4), "internal": (7,)}
     zeros = space.zeros()
     assert space.contains(zeros) and zeros["raw"].dtype == np.float32
