@@ -83,7 +83,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _watch_parent(owner_pid: int, interval: float = 0.5) -> None:
+def watch_owner(owner_pid: int, interval: float = 0.5) -> None:
     """End this process when its owner (the process that asked for it) is gone.
 
     The direct parent is the owner under ``spawn`` and the forkserver under
@@ -110,7 +110,7 @@ def _watch_parent(owner_pid: int, interval: float = 0.5) -> None:
 def _child_main(
     target: Callable[..., None], conn: Any, parent_pid: int, log_level: int, kwargs: dict[str, Any]
 ) -> None:
-    _watch_parent(parent_pid)
+    watch_owner(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     setup_logging(log_level=log_level)
@@ -150,7 +150,7 @@ def _allow_from_daemon() -> Iterator[None]:
 
     ``multiprocessing`` refuses children to daemons because it cannot reap them when
     the daemon is killed; a btgym child needs no reaping: it ends itself when its
-    owner dies (:func:`_watch_parent`).
+    owner dies (:func:`watch_owner`).
     """
     config = mp.current_process()._config
     if not config.get("daemon"):

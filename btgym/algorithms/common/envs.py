@@ -9,22 +9,21 @@ server, and it stores the keywords in its checkpoints for ``btgym eval``).
 :class:`GuardedEnvFn` wraps a callable so that, when it runs in a process other
 than the one that made it (a gymnasium ``AsyncVectorEnv`` or SB3 ``SubprocVecEnv``
 worker), that process ends when its parent dies (no orphan survives a SIGKILLed
-trainer) and may start the env's own server process although those vec envs make
-their workers daemonic.
+trainer). The env may start its own server there although those vec envs make their
+workers daemonic: :class:`btgym.comm.process.ChildProcess` allows it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 
-from btgym.comm.process import _watch_parent
+from btgym.comm.process import watch_owner
 from btgym.errors import ConfigError
 from btgym.log import get_logger
 
@@ -86,12 +85,9 @@ class GuardedEnvFn:
 
     def __call__(self) -> gym.Env:
         if os.getpid() != self.parent_pid:
-            _watch_parent(self.parent_pid)
-            # gymnasium's AsyncVectorEnv and SB3's SubprocVecEnv run envs in *daemonic*
-            # processes, which multiprocessing forbids to start children; a btgym env
-            # starts its backtrader server as a child. The watch above does what the
-            # daemon flag was for (no orphan), so lift the flag.
-            mp.current_process()._config["daemon"] = False
+            # the env's own server may start from this daemonic worker:
+            # btgym.comm.process.ChildProcess allows it (its children watch their owner)
+            watch_owner(self.parent_pid)
         env = self.fn()
         return self.wrap(env) if self.wrap is not None else env
 
