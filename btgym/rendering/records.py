@@ -19,18 +19,10 @@ from typing import Any
 import numpy as np
 
 from btgym.errors import RenderError
+from btgym.records import FILL_KEYS, STEP_FLOAT_KEYS
 
 #: ``fill_kind`` codes and their names (the same in every mode).
 FILL_KINDS = {1: "buy", 2: "sell", 3: "close"}
-FILL_KEYS = ("fill_time", "fill_asset", "fill_kind", "fill_price", "fill_size")
-_STEP_FLOATS = (
-    "reward",
-    "broker_value",
-    "broker_cash",
-    "drawdown",
-    "realized_pnl",
-    "unrealized_pnl",
-)
 
 
 @dataclass(frozen=True)
@@ -101,7 +93,7 @@ def parse_records(records: Mapping[str, Any] | None) -> EpisodeRecords:
     if n and "time" not in arrays:
         raise RenderError("records: per-step columns are present but 'time' is missing")
     time = _as_ns(arrays["time"], "time") if "time" in arrays else np.zeros(0, np.int64)
-    columns = {k: _as_float(arrays[k], k) for k in _STEP_FLOATS if k in arrays}
+    columns = {k: _as_float(arrays[k], k) for k in STEP_FLOAT_KEYS if k in arrays}
     positions = {
         k.split("/", 1)[1]: _as_float(arrays[k], k) for k in step_keys if k.startswith("position/")
     }

@@ -5,6 +5,7 @@
 - :class:`StepResult`, :func:`normalize_discrete`, :func:`normalize_weights`.
 """
 
+from btgym.records import FILL_KEYS
 from btgym.strategy.base import BTgymBaseStrategy
 from btgym.strategy.config import (
     INTERNAL_DIM,
@@ -15,7 +16,7 @@ from btgym.strategy.config import (
     default_state_shape,
 )
 from btgym.strategy.info import STANDARD_KEYS, InfoLayout, iso_time
-from btgym.strategy.records import FILL_KEYS, RecordBook
+from btgym.strategy.records import RecordBook
 from btgym.strategy.state import metadata_vector
 from btgym.strategy.step import (
     ACTION_NAMES,

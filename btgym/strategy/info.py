@@ -31,14 +31,9 @@ from typing import Any
 
 import numpy as np
 
-FLOAT_FIELDS = (
-    "reward",
-    "broker_value",
-    "broker_cash",
-    "drawdown",
-    "realized_pnl",
-    "unrealized_pnl",
-)
+from btgym.records import STEP_FLOAT_KEYS
+
+FLOAT_FIELDS = STEP_FLOAT_KEYS
 N_FLOATS = len(FLOAT_FIELDS)
 STANDARD_KEYS = (
     "step",

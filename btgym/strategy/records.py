@@ -26,8 +26,6 @@ import numpy as np
 
 from btgym.strategy.info import FLOAT_FIELDS, N_FLOATS
 
-FILL_KEYS = ("fill_time", "fill_asset", "fill_kind", "fill_price", "fill_size")
-
 
 class RecordBook:
     """Per-step rows (python tuples while the episode runs) plus a list of fills.
