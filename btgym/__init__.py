@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from btgym.envs.registration import register_envs
 from btgym.errors import BTgymError
+from btgym.registration import register_envs
 
 __version__ = "0.1.0"
 
