@@ -86,11 +86,18 @@ def test_resume_continues_steps_episodes_and_optimizer(a3c_run, tmp_path, no_chi
     assert after["counters"]["wall_time"] > before["counters"]["wall_time"]
     step_before = before["optimizer"]["state"][0]["step"].item()
     assert after["optimizer"]["state"][0]["step"].item() > step_before
-    for w in (0, 1):  # reward statistics carried on, not restarted
-        assert (
-            after["worker_rng"][w]["reward_norm"]["count"]
-            > before["worker_rng"][w]["reward_norm"]["count"]
+    # reward statistics carried on, not restarted: a restart would drop a worker's count
+    # to ~1e-4. Each worker's count is kept (an async worker may get no rollout in 200
+    # steps, so per-worker growth is not guaranteed), and together they grew.
+    counts = [
+        (
+            before["worker_rng"][w]["reward_norm"]["count"],
+            after["worker_rng"][w]["reward_norm"]["count"],
         )
+        for w in (0, 1)
+    ]
+    assert all(a >= b > 1.0 for b, a in counts)
+    assert sum(a for _, a in counts) > sum(b for b, _ in counts)
     steps = [e.step for e in _events(logdir).Scalars(Tags.STEPS_PER_SEC)]
     assert max(steps) >= first.steps + 200
 
