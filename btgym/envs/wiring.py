@@ -8,17 +8,17 @@ finalizer must not hold the env itself).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from btgym.datafeed import DataConfig, DataSampleConfig, make_domain
+from btgym.datafeed import DataConfig, make_domain
 from btgym.dataserver import DataClient, DataServerConfig, DataServerProcess
 from btgym.envs.keywords import route
 from btgym.errors import ConfigError, DataServerDiedError, check_keywords
 from btgym.log import get_logger, setup_logging
 from btgym.rendering import RenderConfig
 from btgym.server import ServerConfig, make_handle
+from btgym.server.loop import sample_config
 from btgym.strategy import BrokerConfig, BTgymBaseStrategy, StrategyConfig
 
 log = get_logger(__name__)
@@ -199,13 +199,12 @@ def _asset_names(data_cfg: DataConfig, domain: Any) -> tuple[str, ...]:
 
 
 def reset_configs(options: Mapping[str, Any] | None) -> tuple[dict, dict]:
-    """Split ``reset(options=...)`` into checked trial and episode sample configs."""
+    """Split ``reset(options=...)`` into checked trial and episode sample configs (dicts
+    or ``DataSampleConfig`` objects, as BTGym's ``EnvResetConfig``)."""
     options = dict(options or {})
     check_keywords(options, ("episode_config", "trial_config"), "reset(options=...)")
-    keys = [f.name for f in dataclasses.fields(DataSampleConfig)]
-    out = []
-    for name in ("trial_config", "episode_config"):
-        cfg = dict(options.get(name) or {})
-        check_keywords(cfg, keys, f"reset(options={{'{name}': ...}})")
-        out.append(cfg)
-    return out[0], out[1]
+    trial, episode = (
+        sample_config(options.get(name), f"reset(options={{'{name}': ...}})")
+        for name in ("trial_config", "episode_config")
+    )
+    return trial, episode

@@ -168,3 +168,17 @@ def test_original_quickstart_runs_with_gymnasium(mode):
         assert steps > 0 and np.isfinite(info["broker_value"])
     finally:
         env.close()
+
+
+def test_reset_options_take_sample_config_objects(make_env):
+    from btgym.datafeed import DataSampleConfig
+
+    env = make_env(server="inprocess")
+    obs, _ = env.reset(
+        seed=0,
+        options={
+            "trial_config": DataSampleConfig(get_new=True),
+            "episode_config": DataSampleConfig(sample_type=0),
+        },
+    )
+    assert env.observation_space.contains(obs)
