@@ -19,7 +19,6 @@ from btgym.errors import UnknownKeywordError
 #: Keywords the original BTGym accepted that have no meaning here; accepted and ignored
 #: with a reason, so old notebooks run unchanged.
 OBSOLETE = {
-    "port": "endpoints are chosen by the OS; nothing binds a fixed port unless asked",
     "data_port": "endpoints are chosen by the OS; see data_address",
     "network_address": "endpoints are chosen by the OS",
     "data_network_address": "use data_address",

@@ -66,10 +66,10 @@ class EnvSetup:
         """Turn BTGym keywords into configs (unknown keyword → ``TypeError``)."""
         self = cls()
         kwargs = dict(kwargs)
-        if kwargs.get("transport") != "tcp":  # BTGym habit: port=5555 means nothing here
-            for key in ("port", "data_port"):
-                if kwargs.pop(key, None) is not None:
-                    log.debug(f"ignoring {key}=: endpoints are chosen by the OS")
+        # BTGym habit: port=5555 means nothing here unless tcp is asked for (data_port is
+        # always obsolete, see keywords.OBSOLETE)
+        if kwargs.get("transport") != "tcp" and kwargs.pop("port", None) is not None:
+            log.debug("ignoring port=: endpoints are chosen by the OS")
         parts = route(kwargs, COMPONENTS, ENV_KEYWORDS)
         env = parts["env"]
         setup_logging(env.get("verbose"), parts["server"].get("log_level"))
