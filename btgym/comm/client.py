@@ -105,7 +105,7 @@ class ReqClient:
 
     def _exchange(self, frames: list, kind: str, timeout: float | None) -> wire.Message:
         sock = self._sock
-        sock.send_multipart(frames, copy=_small(frames))
+        sock.send_multipart(frames, copy=wire.copy_is_cheaper(frames))
         limit = self.timeout if timeout is None else float(timeout)
         deadline = time.monotonic() + limit
         while True:
@@ -132,8 +132,3 @@ class ReqClient:
             with contextlib.suppress(Exception):
                 self._sock.close(linger=0)
             self._sock = None
-
-
-def _small(frames: list) -> bool:
-    """Copy small messages (cheaper than zero-copy tracking); send big ones zero-copy."""
-    return sum(len(f) for f in frames) < 65536

@@ -132,9 +132,4 @@ def _loop(
 
 def _send(sock: zmq.Socket, reply: Reply, cache: dict | None = None) -> None:
     frames = wire.encode(reply.kind, reply.payload, reply.arrays, cache)
-    sock.send_multipart(frames, copy=_small(frames))
-
-
-def _small(frames: list) -> bool:
-    """Copy small messages (cheaper than zero-copy tracking); send big ones zero-copy."""
-    return sum(len(f) for f in frames) < 65536
+    sock.send_multipart(frames, copy=wire.copy_is_cheaper(frames))

@@ -230,3 +230,9 @@ def raise_remote(msg: Message, context: str = "") -> None:
         remote_type=str(p.get("type", "")),
         remote_traceback=str(p.get("traceback", "")),
     )
+
+
+def copy_is_cheaper(frames: Sequence[Any]) -> bool:
+    """Send these frames by copy? True for small messages, where zero-copy tracking
+    costs more than the copy; large buffers go zero-copy."""
+    return sum(len(f) for f in frames) < 65536
