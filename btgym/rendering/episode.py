@@ -28,8 +28,7 @@ from btgym.rendering.style import (
     axes_for,
     color,
     finite_range,
-    note,
-    note_axes,
+    note_figure,
     set_xlim,
     set_ylim,
 )
@@ -48,11 +47,7 @@ def draw_episode(
     """Draw the episode on the empty figure ``fig``."""
     names = asset_names(rec, bars)
     if not len(rec):
-        note(
-            axes_for(fig, ("note",), note_axes),
-            "no steps recorded yet",
-            config.render_font_size * 1.6,
-        )
+        note_figure(fig, "no steps recorded yet", config.render_font_size * 1.6)
         _header(fig, config, rec, names, [], title_info)
         return
     axis = TimeAxis.of(rec, bars)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from btgym.rendering import panels
 from btgym.rendering.config import RenderConfig
 from btgym.rendering.records import EpisodeRecords, TimeAxis, asset_names, has_prices
-from btgym.rendering.style import axes_for, color, note, note_axes, set_xlim, set_ylim
+from btgym.rendering.style import axes_for, color, note, note_figure, set_xlim, set_ylim
 from btgym.rendering.timeaxis import format_time
 
 _UP, _DOWN = "#9fb0c2", "#34495e"
@@ -33,11 +33,7 @@ def draw_human(
     """Draw the recent-window view on the empty figure ``fig``."""
     names = asset_names(rec, bars)
     if not len(rec):
-        note(
-            axes_for(fig, ("note",), note_axes),
-            "no steps recorded yet",
-            config.render_font_size * 1.6,
-        )
+        note_figure(fig, "no steps recorded yet", config.render_font_size * 1.6)
         _title(fig, config, rec, names, title_info)
         return
     candles = bool(names) and has_prices(bars, names[0])

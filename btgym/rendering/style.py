@@ -222,6 +222,11 @@ def note_axes(fig: Figure) -> Axes:
     return ax
 
 
+def note_figure(fig: Figure, text: str, size: float | None = None) -> None:
+    """The whole (reused) figure as one note, e.g. "no steps recorded yet"."""
+    note(axes_for(fig, ("note",), note_axes), text, size)
+
+
 def note(ax: Axes, text: str, size: float | None = None) -> None:
     """A grey centred note in an empty panel (``size`` in points)."""
     ax.text(
