@@ -13,8 +13,7 @@ import pytest
 from btgym.datafeed import DataConfig, make_domain
 from btgym.dataserver import DataServerProcess
 
-#: ``shared/`` lies beside the repository.
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.conftest import SHARED_DATA
 
 #: a random domain over Jan-Feb 2017 EURUSD: 10-day trials with a 2-day test part,
 #: one-day episodes, and target trials from the last 15 days.
@@ -34,8 +33,6 @@ DATASET_KW: dict[str, Any] = dict(domain="dataset", test_period={"days": 10})
 
 def eurusd(*months: int) -> list[str]:
     """Paths of the shared HistData EURUSD files of 2017 ``months``."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
     return [str(SHARED_DATA / f"DAT_ASCII_EURUSD_M1_2017{m:02d}.csv") for m in months]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 EURUSD = DATA / "DAT_ASCII_EURUSD_M1_201701.csv"
 MINUTE = 60 * 10**9
 
