@@ -178,3 +178,25 @@ class RenderError(BTgymError):
 
 class CheckpointError(BTgymError):
     """A checkpoint cannot be written or read."""
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+class RegistryError(BTgymError):
+    """The run registry cannot do what was asked (schema, database, missing experiment)."""
+
+
+class RunNotFoundError(RegistryError, KeyError):
+    """No run with the given id exists in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RunStateError(RegistryError):
+    """A run status change that the status machine does not allow."""
+
+
+class FingerprintMismatchError(RegistryError):
+    """The data of a rerun differs from the data its parent run was trained on."""
