@@ -200,3 +200,34 @@ class RunStateError(RegistryError):
 
 class FingerprintMismatchError(RegistryError):
     """The data of a rerun differs from the data its parent run was trained on."""
+
+
+# --------------------------------------------------------------------------- models (wave 2)
+
+
+class ModelError(BTgymError):
+    """Misuse of a supervised model (wrong task for the call, no hidden layer to embed...)."""
+
+
+class ModelNotFittedError(ModelError, RuntimeError):
+    """A supervised model was asked to predict (or be saved) before ``fit``."""
+
+
+class ModelInputError(ModelError, ValueError):
+    """Bad model input: wrong shape, wrong or reordered columns, NaN, class id out of range."""
+
+
+class UnknownComponentError(ConfigError):
+    """An unregistered model or encoder class was named; the message lists close matches."""
+
+    def __init__(self, name: str, known: Iterable[str], kind: str = "component") -> None:
+        known = sorted(set(known))
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown {kind} {name!r}{hint} (registered: {', '.join(known)})")
+        self.name = name
+        self.close_matches = close
+
+
+class EncoderLeakageError(ConfigError):
+    """An observation encoder learned from data that overlaps the env's test period."""
