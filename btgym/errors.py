@@ -231,3 +231,51 @@ class UnknownComponentError(ConfigError):
 
 class EncoderLeakageError(ConfigError):
     """An observation encoder learned from data that overlaps the env's test period."""
+
+
+# --------------------------------------------------------------------------- extras
+
+
+class MissingExtraError(BTgymError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install
+    (``pip install "btgym[<extra>]"``). Shared by every room."""
+
+    def __init__(self, package: str, extra: str, what: str = "") -> None:
+        need = f" (needed for {what})" if what else ""
+        super().__init__(
+            f"{package} is not installed{need}; install it with: pip install \"btgym[{extra}]\""
+        )
+        self.package, self.extra = package, extra
+
+
+# --------------------------------------------------------------------------- features
+
+
+class FeatureError(BTgymError):
+    """A feature, feature set or dataset cannot be built or computed."""
+
+
+class FeatureSpecError(FeatureError, ConfigError):
+    """A feature description is invalid: unknown class, key or resolution, a modifier the
+    class does not take, inconsistent members of a feature set."""
+
+
+class LookaheadError(FeatureSpecError):
+    """A feature would read the future (a lookforward where only the past is allowed)."""
+
+
+class FeatureUnavailableError(FeatureError, DataError):
+    """The data cannot provide a feature (order-book features on bars, unknown asset,
+    a resolution finer than the data)."""
+
+
+class DegenerateFeatureError(FeatureError, ValueError):
+    """A feature column cannot be scaled (zero or non-finite standard deviation)."""
+
+
+class DegenerateBucketsError(FeatureError, ValueError):
+    """Fitted bucket boundaries are not strictly increasing (percentiles collapsed)."""
+
+
+class EmptySplitError(FeatureError, SamplingError):
+    """A train / val / test split has no rows left after a named step."""
