@@ -10,6 +10,8 @@ without DST); a tz-aware source is converted to UTC and made naive.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +130,17 @@ class Bars:
     def close(self, name: str | None = None) -> np.ndarray:
         """The close column of an asset (a read-only view)."""
         return self.values[self.names[0] if name is None else name][:, 3]
+
+    def fingerprint(self) -> str:
+        """``"sha256:<hex>"`` over the names, timeframe, index bytes and value bytes
+        (little-endian int64 / float64, C order): equal bars give equal strings, in any
+        process and on any machine."""
+        h = hashlib.sha256()
+        h.update(json.dumps({"names": list(self.names), "timeframe": self.timeframe}).encode())
+        h.update(np.ascontiguousarray(self.index, dtype="<i8").tobytes())
+        for name in self.names:
+            h.update(np.ascontiguousarray(self.values[name], dtype="<f8").tobytes())
+        return f"sha256:{h.hexdigest()}"
 
     # ------------------------------------------------------------------ wire
 
