@@ -108,6 +108,11 @@ class ProtocolError(CommError, ValueError):
     """A message on a btgym socket is malformed or not of the expected kind."""
 
 
+class SessionError(CommError, PermissionError):
+    """A request without this server's session token, or a command its session may
+    not send (e.g. a data-server ``reset`` from a client that does not own it)."""
+
+
 class ServerTimeoutError(CommError, TimeoutError):
     """A btgym server did not answer within its timeout."""
 
@@ -279,3 +284,22 @@ class DegenerateBucketsError(FeatureError, ValueError):
 
 class EmptySplitError(FeatureError, SamplingError):
     """A train / val / test split has no rows left after a named step."""
+
+
+# --------------------------------------------------------------------------- live bridge
+
+
+class LiveError(BTgymError):
+    """The live bridge (``btgym.live``) cannot go on."""
+
+
+class LiveConnectionError(LiveError, ConnectionError):
+    """Redis cannot be reached or refuses the credentials at start (URL redacted)."""
+
+
+class LiveBufferOverflowError(LiveError):
+    """The publisher's outage buffer is full: the buffered signals went to the journal."""
+
+
+class SignalSchemaError(LiveError, ValueError):
+    """A signal or heartbeat message is not valid JSON of a schema major this btgym reads."""
