@@ -185,6 +185,11 @@ class CheckpointError(BTgymError):
     """A checkpoint cannot be written or read."""
 
 
+class WorkerLostError(BTgymError, RuntimeError):
+    """A distributed (Ray) rollout worker died and was not restarted (restarts spent,
+    its node gone, or it did not come back in time); the message names the worker."""
+
+
 # --------------------------------------------------------------------------- experiments
 
 
