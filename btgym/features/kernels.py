@@ -1,0 +1,179 @@
+"""The one set of kernels shared by the batch path and the stream.
+
+A kernel reads a :class:`Ctx`: dense grid arrays (NaN rows where the grid has no bar).
+In batch mode (``last=False``) the arrays span the whole grid and the kernel returns one
+value per row. In stream mode (``last=True``) the arrays are the trailing ``extent + 1``
+rows and only the value of the last row is used; rolling reductions then reduce just that
+one window, with the same numpy call the batch path applies to every window. Elementwise
+formulas run on identical numbers in both modes, hence bit-exact parity.
+
+Every kernel has finite memory: a value depends on exactly the rows of its window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+#: rows per block of a rolling reduction in batch mode (bounds temporary memory).
+CHUNK = 1 << 15
+
+
+class Ctx:
+    """Grid arrays handed to kernels.
+
+    Attributes:
+        values: asset → float64 ``(n, 5)`` open, high, low, close, volume (NaN rows missing).
+        stamps: int64 ns grid stamps ``(n,)``.
+        default: the asset an unset ``asset`` stands for.
+        last: stream mode (only the last row's value matters).
+    """
+
+    __slots__ = ("values", "stamps", "default", "last", "_cache")
+
+    def __init__(
+        self,
+        values: Mapping[str, np.ndarray],
+        stamps: np.ndarray,
+        default: str,
+        last: bool = False,
+    ) -> None:
+        self.values = values
+        self.stamps = stamps
+        self.default = default
+        self.last = last
+        self._cache: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    def col(self, asset: str | None, j: int) -> np.ndarray:
+        """Column ``j`` (0 open … 4 volume) of an asset."""
+        return self.values[asset or self.default][:, j]
+
+    def price(self, asset: str | None, basis: str) -> np.ndarray:
+        """The basis price P of an asset."""
+        key = (asset or self.default, basis)
+        out = self._cache.get(key)
+        if out is None:
+            v = self.values[key[0]]
+            if basis == "close":
+                out = v[:, 3]
+            elif basis == "open":
+                out = v[:, 0]
+            elif basis == "hl2":
+                out = (v[:, 1] + v[:, 2]) / 2.0
+            elif basis == "hlc3":
+                out = (v[:, 1] + v[:, 2] + v[:, 3]) / 3.0
+            else:  # ohlc4
+                out = (v[:, 0] + v[:, 1] + v[:, 2] + v[:, 3]) / 4.0
+            self._cache[key] = out
+        return out
+
+    def tail(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in batch mode; its last element (as a 1-array) in stream mode."""
+        return x[-1:] if self.last else x
+
+    def roll(self, x: np.ndarray, w: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``fn`` over each trailing window of ``w`` rows (``fn`` maps ``(m, w) → (m,)``).
+
+        Rows without ``w`` predecessors get NaN. Stream mode reduces only the last window.
+        """
+        if self.last:
+            if len(x) < w:
+                return np.full(1, np.nan)
+            return fn(x[-w:].reshape(1, w))
+        return rolling(x, w, fn)
+
+
+def lag(x: np.ndarray, n: int) -> np.ndarray:
+    """``x[t − n]`` (NaN for the first n rows)."""
+    out = np.empty_like(x)
+    out[:n] = np.nan
+    out[n:] = x[: len(x) - n] if n else x
+    return out
+
+
+def lead(x: np.ndarray, n: int) -> np.ndarray:
+    """``x[t + n]`` (NaN for the last n rows)."""
+    out = np.empty_like(x)
+    out[len(x) - n :] = np.nan
+    out[: len(x) - n] = x[n:]
+    return out
+
+
+def rolling(x: np.ndarray, w: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Batch rolling reduction: ``out[t] = fn(x[t−w+1 … t])``, NaN for t < w − 1."""
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n < w:
+        return out
+    view = sliding_window_view(x, w)  # row i covers x[i … i+w−1] → out[i + w − 1]
+    for s in range(0, len(view), CHUNK):  # blocks of rows, not a loop over rows
+        block = view[s : s + CHUNK]
+        out[s + w - 1 : s + w - 1 + len(block)] = fn(block)
+    return out
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def r_mean(v: np.ndarray) -> np.ndarray:
+    """Mean of each window."""
+    return v.mean(axis=1)
+
+
+def r_sum(v: np.ndarray) -> np.ndarray:
+    """Sum of each window."""
+    return v.sum(axis=1)
+
+
+def r_std(v: np.ndarray) -> np.ndarray:
+    """Sample standard deviation (ddof 1) of each window."""
+    return v.std(axis=1, ddof=1)
+
+
+def r_max(v: np.ndarray) -> np.ndarray:
+    """Maximum of each window (NaN if any element is NaN)."""
+    return v.max(axis=1)
+
+
+def r_min(v: np.ndarray) -> np.ndarray:
+    """Minimum of each window (NaN if any element is NaN)."""
+    return v.min(axis=1)
+
+
+def r_weighted(weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Weighted average of each window (``weights`` oldest first, sum normalised)."""
+    total = float(weights.sum())
+
+    def fn(v: np.ndarray) -> np.ndarray:
+        out = v @ weights
+        bad = np.isnan(v).any(axis=1)  # BLAS need not propagate NaN
+        out[bad] = np.nan
+        return out / total
+
+    return fn
+
+
+def log_return(p: np.ndarray) -> np.ndarray:
+    """One-step log return ``ln(p[t] / p[t−1])`` (NaN for the first row)."""
+    return np.log(p / lag(p, 1))
+
+
+def safe_div(num: np.ndarray, den: np.ndarray, when_zero: float) -> np.ndarray:
+    """``num / den`` with ``when_zero`` where ``den == 0`` (NaN stays NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / den
+    return np.where(den == 0, when_zero, out)
+
+
+def missing_mask(missing: np.ndarray, back: int, fwd: int) -> np.ndarray:
+    """True at t when any row of ``[t − back, t + fwd]`` is missing (or off the grid)."""
+    n = len(missing)
+    pad = np.concatenate([np.ones(back, bool), missing, np.ones(fwd, bool)]).astype(np.int64)
+    c = np.concatenate([[0], np.cumsum(pad)])
+    span = back + fwd + 1
+    return (c[span : span + n] - c[:n]) > 0
