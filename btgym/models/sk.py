@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from btgym import errors
 from btgym.errors import ConfigError
 from btgym.models.base import History, SupervisedModel, register_model
 
@@ -41,15 +40,13 @@ SKOPS_ALLOWED = (
 
 def require_sklearn() -> None:
     """Import scikit-learn and skops or raise ``MissingExtraError`` naming the extra."""
-    try:
-        import sklearn  # noqa: F401
-        import skops  # noqa: F401
-    except ImportError as exc:
-        cls = getattr(errors, "MissingExtraError", ImportError)
-        raise cls(
-            "the scikit-learn models need the 'sklearn' extra: "
-            f"pip install 'btgym[sklearn]' ({exc})"
-        ) from exc
+    from btgym.errors import MissingExtraError
+
+    for module, package in (("sklearn", "scikit-learn"), ("skops", "skops")):
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise MissingExtraError(package, "sklearn", "the scikit-learn models") from exc
 
 
 class SKModel(SupervisedModel):
