@@ -28,7 +28,9 @@ from btgym.features.catalogue import (
     ZScore,
 )
 from btgym.features.compute import compute_features, validate_features
+from btgym.features.dataset import Dataset, DatasetInfo, make_windows
 from btgym.features.grid import build_grid, resample
+from btgym.features.labelset import FeatureLabelSet
 from btgym.features.orderbook import (
     Ask,
     AskStrength,
@@ -40,6 +42,15 @@ from btgym.features.orderbook import (
     SignedArbRevenue,
     SignedArbVolumeUSD,
     Spread,
+)
+from btgym.features.rebalance import rebalance
+from btgym.features.transforms import (
+    Bucketizer,
+    Scaler,
+    from_one_hot,
+    one_hot,
+    percentile_boundaries,
+    to_classes,
 )
 
 Midpoint = Price
@@ -54,9 +65,13 @@ __all__ = [
     "BidStrength",
     "BidStrengthUSD",
     "BodyRatio",
+    "Bucketizer",
     "CloseLocation",
+    "Dataset",
+    "DatasetInfo",
     "DayOfWeek",
     "Feature",
+    "FeatureLabelSet",
     "InterAssetSpread",
     "LogReturns",
     "MAGap",
@@ -70,6 +85,7 @@ __all__ = [
     "RatioZScore",
     "RelativeVolume",
     "ReturnSpread",
+    "Scaler",
     "SignedArbRevenue",
     "SignedArbVolumeUSD",
     "SimpleReturns",
@@ -80,9 +96,15 @@ __all__ = [
     "ZScore",
     "build_grid",
     "compute_features",
+    "from_one_hot",
+    "make_windows",
+    "one_hot",
     "parse_resolution",
+    "percentile_boundaries",
+    "rebalance",
     "register_feature",
     "registered",
     "resample",
+    "to_classes",
     "validate_features",
 ]

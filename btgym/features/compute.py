@@ -148,4 +148,5 @@ def _by_resolution(feats: Sequence[Feature]) -> list[list[Feature]]:
 
 
 def _dt_index(stamps: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(np.asarray(stamps, dtype=np.int64).view("datetime64[ns]"), name="timestamp")
+    arr = np.asarray(stamps, dtype=np.int64).view("datetime64[ns]")
+    return pd.DatetimeIndex(arr, name="timestamp")

@@ -110,7 +110,8 @@ def build_grid(bars: Bars, minutes: int, *, fill: int | None = None) -> Grid:
     step = minutes * MINUTE_NS
     if not len(binned):
         empty = np.zeros(0, bool)
-        return Grid(minutes, np.zeros(0, np.int64), empty, empty, {n: np.zeros((0, 5)) for n in bars.names})
+        nothing = {n: np.zeros((0, 5)) for n in bars.names}
+        return Grid(minutes, np.zeros(0, np.int64), empty, empty, nothing)
     first = int(binned.index[0])
     pos = (binned.index - first) // step
     size = int(pos[-1]) + 1

@@ -31,7 +31,7 @@ class Ctx:
         last: stream mode (only the last row's value matters).
     """
 
-    __slots__ = ("values", "stamps", "default", "last", "_cache")
+    __slots__ = ("_cache", "default", "last", "stamps", "values")
 
     def __init__(
         self,

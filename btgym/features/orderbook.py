@@ -37,7 +37,8 @@ class OrderBookFeature(Feature):
 
 
 def _make(name: str, params: tuple[Param, ...], doc: str) -> type[OrderBookFeature]:
-    cls = type(name, (OrderBookFeature,), {"PARAMS": params, "__doc__": doc, "__module__": __name__})
+    body = {"PARAMS": params, "__doc__": doc, "__module__": __name__}
+    cls = type(name, (OrderBookFeature,), body)
     cls = dataclass(frozen=True, init=False, eq=False, repr=False)(cls)
     return register_feature(cls)
 
