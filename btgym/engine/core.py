@@ -1,0 +1,291 @@
+"""``BatchEpisodes``: N episodes of the default strategy stepped at once.
+
+Each lane runs one episode with exactly the timeline of
+:class:`~btgym.strategy.BTgymBaseStrategy` (see its module doc):
+
+- bars ``0..T-2`` fill the first window, bar ``T-1`` is the reset observation
+  (``T`` = ``state_shape['raw'].shape[0]``, else 1);
+- an action decided at bar ``t`` becomes market orders that fill at bar ``t+1``'s
+  open (:class:`~btgym.engine.broker.BatchBroker`);
+- the next decision is ``skip_frame`` bars later or at the episode's last bar (a
+  shorter last interval), or earlier at the **first bar** where ``drawdown_call`` /
+  ``target_call`` holds: the broker value is computed at every bar in between, and the
+  drawdown's peak runs over every bar;
+- reward ``(V_t − V_prev) / start_cash · reward_scale``; observation leaves ``raw``,
+  ``internal``, ``metadata`` as the strategy computes them (or numpy hooks, see
+  :mod:`btgym.engine.hooks`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from btgym.engine.broker import BatchBroker
+from btgym.engine.hooks import EngineHooks, LaneView
+from btgym.errors import ConfigError
+
+HOLD, BUY, SELL, CLOSE = 0, 1, 2, 3
+#: done reasons (``reason`` array codes) → ``done_reason`` strings.
+REASONS = ("", "drawdown_call", "target_call", "get_done", "end_of_data")
+
+
+class BatchEpisodes:
+    """``n`` lanes of episodes on one config.
+
+    Args:
+        n: number of lanes.
+        strategy: a :class:`~btgym.strategy.StrategyConfig`.
+        broker: a :class:`~btgym.strategy.BrokerConfig` (stock-like settings only).
+        data_names: every data line of the episodes (``raw`` may use them all).
+        hooks: vectorized observation / reward / done hooks (default: the strategy's).
+    """
+
+    def __init__(self, n: int, strategy: Any, broker: Any, data_names: tuple[str, ...],
+                 hooks: EngineHooks | None = None) -> None:  # fmt: skip
+        self.n = n
+        self.config = strategy
+        self.data_names = tuple(data_names)
+        self.asset_names = tuple(strategy.asset_names or self.data_names)
+        self.k = len(self.asset_names)
+        self._asset_cols = [self.data_names.index(a) for a in self.asset_names]
+        self.portfolio = bool(strategy.portfolio_actions)
+        self.start_cash = float(broker.start_cash)
+        self.broker = BatchBroker(n, self.k, broker.start_cash, broker.broker_commission,
+                                  broker.leverage)  # fmt: skip
+        self.stakes = np.array([strategy.stake(a) for a in self.asset_names])
+        raw = strategy.state_shape.get("raw")
+        self.time_dim = int(raw.shape[0]) if raw is not None else 1
+        self.skip = int(strategy.skip_frame)
+        self.low = self.start_cash * (1.0 - strategy.drawdown_call / 100.0)
+        self.high = self.start_cash * (1.0 + strategy.target_call / 100.0)
+        self.reward_scale = float(strategy.reward_scale)
+        self.hooks = hooks or EngineHooks()
+        self.hooks.bind(self)
+        self.n_actions = self.k + 1 if self.portfolio else self.k
+        self._plan = self.hooks.observation_plan(strategy.state_shape)
+        self._raw_spec = raw
+        self._raw_lines = None
+        if raw is not None and self.hooks.default_raw:
+            if len(raw.shape) != 2 or raw.shape[1] not in (4, 4 * len(self.data_names)):
+                raise ConfigError(
+                    f"state_shape['raw'] shape {raw.shape} must be (T, 4) (first asset) or "
+                    f"(T, {4 * len(self.data_names)}) (OHLC of every data line)"
+                )
+            self._raw_lines = (
+                [self.data_names.index(self.asset_names[0])]
+                if raw.shape[1] == 4
+                else list(range(len(self.data_names)))
+            )
+        self.capacity = 0
+        self._alloc(max(self.time_dim + 2, 64))
+        z = np.zeros(n)
+        self.t = np.zeros(n, np.int64)
+        self.last = np.zeros(n, np.int64)
+        self.value, self.prev_value, self.peak = z.copy(), z.copy(), z.copy()
+        self.drawdown, self.max_drawdown, self.reward = z.copy(), z.copy(), z.copy()
+        self.step_count = np.zeros(n, np.int64)
+        self.terminated = np.zeros(n, bool)
+        self.truncated = np.zeros(n, bool)
+        self.reason = np.zeros(n, np.int64)
+        self.last_action = np.zeros((n, self.n_actions))
+        self.meta = np.zeros((n, 5))
+        self.episodes: list[Any] = [None] * n
+        self._lanes = np.arange(n)
+
+    # ------------------------------------------------------------------ buffers
+
+    def _alloc(self, capacity: int) -> None:
+        n, k = self.n, self.k
+        old = self.capacity
+        opens, closes = np.zeros((n, capacity, k)), np.zeros((n, capacity, k))
+        stamps = np.zeros((n, capacity), np.int64)
+        raw = None
+        if self._raw_lines is not None:
+            raw = np.zeros((n, capacity, 4 * len(self._raw_lines)), self._raw_spec.dtype)
+        if old:
+            opens[:, :old], closes[:, :old], stamps[:, :old] = self.opens, self.closes, self.stamps
+            if raw is not None:
+                raw[:, :old] = self.raw
+        self.opens, self.closes, self.stamps, self.raw = opens, closes, stamps, raw
+        self.ohlc = np.zeros((n, capacity, len(self.data_names), 4)) if self.hooks.wants_ohlc else None
+        self.capacity = capacity
+
+    def load(self, lane: int, episode: Any) -> None:
+        """Put ``episode`` (an :class:`~btgym.datafeed.Episode`) into ``lane`` and reset
+        the lane's account (no observation yet: see :meth:`reset_obs`)."""
+        bars = episode.bars
+        nb = len(bars)
+        if nb < self.time_dim + 1:
+            raise ConfigError(
+                f"the episode has {nb} bars; the state needs {self.time_dim} bars of history "
+                "plus one step: sample longer episodes"
+            )
+        names = tuple(bars.names)
+        if names != self.data_names:
+            raise ConfigError(f"episode data lines {names} differ from the env's {self.data_names}")
+        if nb > self.capacity:
+            self._alloc(max(nb, int(self.capacity * 1.5)))
+        for j, col in enumerate(self._asset_cols):
+            v = bars.values[names[col]]
+            self.opens[lane, :nb, j] = v[:, 0]
+            self.closes[lane, :nb, j] = v[:, 3]
+        self.stamps[lane, :nb] = bars.index
+        if self.raw is not None:
+            spec = self._raw_spec
+            block = np.concatenate(
+                [np.asarray(bars.values[names[i]])[:, :4] for i in self._raw_lines], axis=1
+            ).astype(spec.dtype)
+            if math.isfinite(spec.low) or math.isfinite(spec.high):
+                np.clip(block, spec.low, spec.high, out=block)
+            self.raw[lane, :nb] = block
+        if self.ohlc is not None:
+            for i, name in enumerate(names):
+                self.ohlc[lane, :nb, i] = bars.values[name][:, :4]
+        self.episodes[lane] = episode
+        self.meta[lane] = _meta_vector(getattr(episode, "metadata", None))
+        self.t[lane] = self.time_dim - 1
+        self.last[lane] = nb - 1
+        sc = self.start_cash
+        self.value[lane] = self.prev_value[lane] = self.peak[lane] = sc
+        self.drawdown[lane] = self.max_drawdown[lane] = self.reward[lane] = 0.0
+        self.step_count[lane] = 0
+        self.terminated[lane] = self.truncated[lane] = False
+        self.reason[lane] = 0
+        self.last_action[lane] = 0.0
+        if self.portfolio:
+            self.last_action[lane, 0] = 1.0
+        self.broker.reset_lanes(np.array([lane]))
+
+    # ------------------------------------------------------------------ stepping
+
+    def step(self, codes: np.ndarray, active: np.ndarray | None = None) -> None:
+        """Execute one action per lane at its decision bar and run every ``active``
+        lane to its next decision (results in the lane arrays: :attr:`value`,
+        :attr:`reward`, :attr:`terminated`...). ``codes``: int (n, k) for discrete
+        actions, float weights (n, k+1) ``[cash, *assets]`` summing to 1 for
+        portfolio actions."""
+        lanes = self._lanes
+        if active is None:
+            active = np.ones(self.n, bool)
+        t = self.t
+        br = self.broker
+        closes_t = self.closes[lanes, t]
+        if self.portfolio:
+            self._rebalance(codes, active, closes_t)
+        else:
+            self._orders(codes, active, closes_t)
+        self.last_action[active] = codes[active]
+        # next bar: fills at the open, then the value at every bar to the decision
+        t1 = np.minimum(t + 1, self.last)
+        br.fill(self.opens[lanes, t1])
+        k = self.skip
+        offs = np.arange(k)
+        bars = t[:, None] + 1 + offs
+        valid = bars <= self.last[:, None]
+        bars = np.minimum(bars, self.last[:, None])
+        if k == 1:
+            vals = br.values_at(self.closes[lanes, t1])[:, None]
+        else:
+            vals = br.values_at(self.closes[lanes[:, None], bars])
+        hit_low = (vals <= self.low) & valid
+        hit = hit_low | ((vals >= self.high) & valid)
+        anyhit = hit.any(axis=1)
+        end = valid.sum(axis=1) - 1
+        dec = np.where(anyhit, hit.argmax(axis=1), end)
+        value = vals[lanes, dec]
+        upto = offs[None, :] <= dec[:, None]
+        peak = np.maximum(self.peak, np.where(upto, vals, -np.inf).max(axis=1))
+        if k == 1:
+            dd_bars = np.where(peak > 0, (peak - value) / np.where(peak > 0, peak, 1.0), 0.0)
+            max_dd = np.maximum(self.max_drawdown, dd_bars)
+        else:
+            run = np.maximum.accumulate(np.where(upto, vals, -np.inf), axis=1)
+            run = np.maximum(run, self.peak[:, None])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dds = np.where(upto & (run > 0), (run - vals) / run, 0.0)
+            max_dd = np.maximum(self.max_drawdown, dds.max(axis=1))
+        dd = np.where(peak > 0, (peak - value) / np.where(peak > 0, peak, 1.0), 0.0)
+        new_t = t + 1 + dec
+        reason = np.where(anyhit, np.where(hit_low[lanes, dec], 1, 2), 0)
+        # commit the active lanes
+        a = active
+        self.t = np.where(a, new_t, t)
+        self.peak = np.where(a, peak, self.peak)
+        self.drawdown = np.where(a, dd, self.drawdown)
+        self.max_drawdown = np.where(a, max_dd, self.max_drawdown)
+        self.value = np.where(a, value, self.value)
+        br.value = self.value.copy()
+        self.reward = np.where(a, self.hooks.reward(self._view()), 0.0)
+        self.prev_value = np.where(a, value, self.prev_value)
+        self.step_count = self.step_count + a
+        done_hook = self.hooks.done(self._view())
+        if done_hook is not None:
+            reason = np.where((reason == 0) & done_hook, 3, reason)
+        reason = np.where((reason == 0) & (self.t == self.last), 4, reason)
+        self.reason = np.where(a, reason, 0)
+        self.terminated = a & (reason >= 1) & (reason <= 3)
+        self.truncated = a & (reason == 4)
+
+    def _orders(self, codes: np.ndarray, active: np.ndarray, closes_t: np.ndarray) -> None:
+        codes = np.where(active[:, None], codes, HOLD)
+        if not codes.any():
+            return
+        size = self.broker.size
+        stake = self.stakes[None, :]
+        sizes = np.where(codes == BUY, stake, 0.0)
+        sizes = np.where(codes == SELL, -stake, sizes)
+        sizes = np.where(codes == CLOSE, -size, sizes)  # 0 (no order) when flat
+        self.broker.touch_assets(codes == CLOSE)  # close() reads the position at once
+        self.broker.touch_assets((codes == BUY) | (codes == SELL))  # at the next bar's check
+        self.broker.submit(self._lanes, sizes, closes_t, np.where(sizes != 0, codes, 0))
+
+    def _rebalance(self, w: np.ndarray, active: np.ndarray, closes_t: np.ndarray) -> None:
+        br = self.broker
+        value = br.value
+        pos = br.size
+        with np.errstate(invalid="ignore", divide="ignore"):
+            current = np.where(value[:, None] > 0, pos * closes_t / value[:, None], 0.0)
+        order = np.argsort(w[:, 1:] - current, axis=1, kind="stable")
+        target = w[:, 1:] * value[:, None]
+        held = pos * closes_t
+        lev = br.leverage
+        with np.errstate(invalid="ignore", divide="ignore"):
+            buy = np.trunc(lev * np.floor_divide(target - held, closes_t))
+            sell = np.trunc(lev * np.floor_divide(held - target, closes_t))
+        sizes = np.where(target > held, buy, np.where(target < held, -sell, 0.0))
+        sizes = np.where((target == 0) & (pos != 0), -pos, sizes)
+        sizes = np.where(active[:, None], sizes, 0.0)
+        br.touch_assets(np.broadcast_to(active[:, None], sizes.shape))
+        kinds = np.where(sizes > 0, BUY, np.where(sizes < 0, SELL, 0))
+        br.submit(self._lanes, sizes, closes_t, kinds, order)
+
+    # ------------------------------------------------------------------ observations
+
+    def _view(self, lanes: np.ndarray | None = None) -> LaneView:
+        return LaneView(self, self._lanes if lanes is None else lanes)
+
+    def observe(self, lanes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Observations of ``lanes`` (default all) at their current bar: fresh arrays
+        ``{key: (m, *shape)}`` of the leaves' dtypes, clipped to finite bounds."""
+        view = self._view(lanes)
+        obs = {}
+        for key, fn, dtype, shape, low, high in self._plan:
+            arr = np.asarray(fn(view))
+            arr = arr.astype(dtype, copy=arr.dtype != dtype or arr.base is not None)
+            if arr.shape[1:] != shape:
+                raise ConfigError(f"observation {key!r} has shape {arr.shape[1:]}, expected {shape}")
+            if low is not None:
+                np.maximum(arr, low, out=arr)
+            if high is not None:
+                np.minimum(arr, high, out=arr)
+            obs[key] = arr
+        return obs
+
+
+def _meta_vector(meta: Any) -> np.ndarray:
+    from btgym.strategy.state import metadata_vector
+
+    return metadata_vector(meta)

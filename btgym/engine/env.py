@@ -1,0 +1,228 @@
+"""``VectorBTgymEnv`` (N episodes in one numpy engine) and ``EngineEnv`` (one).
+
+Both take BTgymEnv's keywords and give the backtrader engine's observations,
+rewards, termination and info (see :mod:`btgym.engine.core`), proven by the parity
+tests in ``tests/engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from btgym.engine.actions import (
+    KINDS,
+    batch_action_space,
+    decode_codes,
+    decode_weights,
+    single_action_space,
+)
+from btgym.engine.core import BatchEpisodes
+from btgym.engine.info import batch_info, lane_info
+from btgym.engine.setup import EngineSetup, LaneSampler, draw_reset, reset_configs
+from btgym.errors import ConfigError, EnvClosedError, ResetNeededError
+from btgym.spaces import DictSpace
+
+
+def _kind(actions: str | None, portfolio: bool) -> str:
+    kind = actions or ("portfolio" if portfolio else "discrete")
+    if kind not in KINDS:
+        raise ConfigError(f"actions={kind!r} is not one of {KINDS}")
+    return kind
+
+
+class _EngineBase:
+    """What the single and the vector env share: setup, core, sampling."""
+
+    def _build(self, n: int, actions: str | None, kwargs: Mapping[str, Any]) -> None:
+        portfolio = actions == "portfolio" or bool(kwargs.get("portfolio_actions"))
+        self.setup = EngineSetup.build(kwargs, portfolio=portfolio)
+        self.config = self.setup.configs
+        strat = self.config["strategy"]
+        self.kind = _kind(actions, strat.portfolio_actions)
+        if (self.kind == "portfolio") != bool(strat.portfolio_actions):
+            raise ConfigError("actions='portfolio' and portfolio_actions must agree")
+        self.asset_names = self.setup.asset_names
+        self.cash_name = strat.cash_name
+        self.action_keys = (self.cash_name, *self.asset_names) if strat.portfolio_actions else self.asset_names
+        self.core = BatchEpisodes(n, strat, self.config["broker"], self.setup.data_names,
+                                  hooks=self.setup.hooks)  # fmt: skip
+        self._samplers = [LaneSampler(self.setup.domain) for _ in range(n)]
+        self._lane_rngs: list[np.random.Generator | None] = [None] * n
+        self._options: tuple[dict, dict] = ({}, {})
+        self._closed = False
+
+    def _decode(self, action: Any, n: int) -> np.ndarray:
+        if self.kind == "portfolio":
+            return decode_weights(action, self.asset_names, n, self.cash_name)
+        return decode_codes(action, self.asset_names, n)
+
+    def _reset_lane(self, lane: int, seed: int | None, owner: bool) -> None:
+        rng = self._lane_rngs[lane]
+        if seed is not None or rng is None:
+            rng, _ = gym.utils.seeding.np_random(seed)
+            self._lane_rngs[lane] = rng
+        trial_cfg, episode_cfg = (dict(c) for c in self._options)
+        episode_seed = draw_reset(rng, seed, self.setup.domain, owner, trial_cfg)
+        episode = self._samplers[lane].sample(trial_cfg, episode_cfg, episode_seed)
+        self.core.load(lane, episode)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvClosedError(f"{type(self).__name__} is closed")
+
+
+class VectorBTgymEnv(_EngineBase, VectorEnv):
+    """``num_envs`` btgym episodes stepped at once by the numpy engine.
+
+    A ``gymnasium.vector.VectorEnv`` with batched ``Dict`` observations and
+    next-step autoreset: the step after a lane's episode ended resets that lane
+    (its action is ignored, reward 0, not done). ``reset(seed=s)`` seeds lane ``i``
+    with ``s + i`` (a list seeds each lane); the data domain is reseeded once, from
+    lane 0. Reset options (``trial_config`` / ``episode_config``) hold for every
+    later autoreset too.
+
+    Args:
+        num_envs: lanes.
+        actions: ``"discrete"`` (default), ``"multidiscrete"`` or ``"portfolio"``
+            (see :mod:`btgym.engine.actions`).
+        messages: also put ``broker_message`` strings into the info (slower).
+        hooks: :class:`~btgym.engine.hooks.EngineHooks` (instance or class) for
+            custom observation / reward / done in numpy.
+        **kwargs: BTgymEnv's keywords (``filename``, ``state_shape``, ``skip_frame``,
+            ``drawdown_call``, ``start_cash``, ``broker_commission``, ``leverage``...).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 1, actions: str | None = None, messages: bool = False,
+                 **kwargs: Any) -> None:  # fmt: skip
+        if int(num_envs) < 1:
+            raise ConfigError(f"num_envs must be ≥ 1, got {num_envs!r}")
+        self.num_envs = int(num_envs)
+        self._build(self.num_envs, actions, kwargs)
+        self.messages = messages
+        self.single_observation_space = DictSpace(self.setup.observation_spaces())
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.single_action_space = single_action_space(self.kind, self.asset_names)
+        self.action_space = batch_action_space(self.kind, self.asset_names, self.num_envs)
+        self.render_mode = None
+        self._needs_reset = True
+        self._autoreset = np.zeros(self.num_envs, bool)
+
+    def reset(self, *, seed: int | Sequence[int] | None = None,
+              options: Mapping[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
+        """Reset every lane (see the class doc for seeding)."""
+        self._check_open()
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ConfigError(f"reset(seed=list) needs {self.num_envs} seeds, got {len(seeds)}")
+        if seeds[0] is not None:
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seeds[0])
+        self._options = reset_configs(options)
+        for lane, s in enumerate(seeds):
+            self._reset_lane(lane, s, owner=lane == 0)
+        self._needs_reset = False
+        self._autoreset[:] = False
+        return self.core.observe(), batch_info(self.core, None, self.action_keys, self.messages)
+
+    def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Step every lane (lanes that ended last step are reset instead)."""
+        self._check_open()
+        if self._needs_reset:
+            raise ResetNeededError("call reset() before step()")
+        core = self.core
+        decoded = self._decode(actions, self.num_envs)
+        redo = self._autoreset
+        if redo.any():
+            for lane in np.flatnonzero(redo):
+                self._reset_lane(int(lane), None, owner=False)
+            core.step(decoded, active=~redo)
+            core.reason[redo] = 0
+            core.terminated[redo] = core.truncated[redo] = False
+        else:
+            core.step(decoded)
+        terminated, truncated = core.terminated.copy(), core.truncated.copy()
+        self._autoreset = terminated | truncated
+        info = batch_info(core, None, self.action_keys, self.messages)
+        return core.observe(), core.reward.copy(), terminated, truncated, info
+
+    def close(self, **kwargs: Any) -> None:
+        """Release the buffers (idempotent)."""
+        self._closed = True
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        raise ConfigError(f"VectorBTgymEnv lanes are not separate env objects (call {name!r})")
+
+
+class EngineEnv(_EngineBase, gym.Env):
+    """One btgym env on the numpy engine (what ``BTgymEnv(engine="vector")`` gives).
+
+    Same spaces, observations, rewards, termination and info as ``BTgymEnv`` with the
+    backtrader engine (``info`` includes ``broker_message`` and ``done_reason``).
+
+    Args:
+        actions: ``"discrete"``, ``"multidiscrete"`` or ``"portfolio"``.
+        **kwargs: BTgymEnv's keywords.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self, render_mode: str | None = None, actions: str | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        if render_mode is not None:
+            raise ConfigError(
+                f"the vector engine does not render (render_mode={render_mode!r}); use the "
+                "backtrader engine (BTgymEnv without engine='vector') for it"
+            )
+        self.render_mode = None
+        self._build(1, actions, kwargs)
+        self.observation_space = DictSpace(self.setup.observation_spaces())
+        self.action_space = single_action_space(self.kind, self.asset_names)
+        self._needs_reset = True
+
+    def reset(self, *, seed: int | None = None,
+              options: Mapping[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
+        """Start a new episode (same seed, same episode as the backtrader engine's)."""
+        self._check_open()
+        super().reset(seed=seed)
+        self._lane_rngs[0] = self.np_random
+        self._options = reset_configs(options)
+        self._reset_lane(0, seed, owner=True)
+        self._needs_reset = False
+        return self._obs(), lane_info(self.core, 0, self.action_keys)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
+        """Act at the decision bar; orders fill at the next bar's open."""
+        self._check_open()
+        if self._needs_reset:
+            raise ResetNeededError("call reset() before step() (and after an episode ends)")
+        core = self.core
+        if self.kind == "discrete":
+            action = np.array([list(self.action_space.normalize(action).values())], np.int64)
+        core.step(self._decode(action, 1))
+        terminated, truncated = bool(core.terminated[0]), bool(core.truncated[0])
+        if terminated or truncated:
+            self._needs_reset = True
+        info = lane_info(core, 0, self.action_keys)
+        return self._obs(), float(core.reward[0]), terminated, truncated, info
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in self.core.observe().items()}
+
+    def render(self) -> None:
+        return None
+
+    def close(self) -> None:
+        """Idempotent."""
+        self._closed = True

@@ -1,0 +1,113 @@
+"""Info of the vector engine: the standard per-step dict (single env) and its batched
+form (vector env), plus broker messages worded as the backtrader strategy words them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from btgym.engine.broker import COMPLETED, MARGIN, MARGIN_CHECK
+from btgym.engine.core import CLOSE, REASONS, BatchEpisodes
+from btgym.strategy.info import iso_time
+
+
+def broker_message(core: BatchEpisodes, lane: int) -> str:
+    """Order notifications of ``lane``'s last fill pass, "; "-joined (backtrader's
+    order: check rejections first, then executions, each in submission order)."""
+    br = core.broker
+    status = br.fill_status[lane]
+    if not status.any():
+        return ""
+    order = br.oorder[lane]
+    names = core.asset_names
+    out = []
+    for a in order:
+        if status[a] == MARGIN_CHECK:
+            out.append(f"{names[a]}: order Margin (not enough cash/margin)")
+    for a in order:
+        s = status[a]
+        if s == COMPLETED:
+            size = br.fill_size[lane, a]
+            kind = br.fill_kind[lane, a]
+            what = "CLOSE" if kind == CLOSE else ("BUY" if size > 0 else "SELL")
+            out.append(
+                f"{names[a]}: {what} executed, size {size:g}, "
+                f"price {br.fill_price[lane, a]:.6g}, comm {br.fill_comm[lane, a]:.6g}"
+            )
+        elif s == MARGIN:
+            out.append(f"{names[a]}: order Margin (not enough cash/margin)")
+    return "; ".join(out)
+
+
+def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> dict[str, Any]:
+    """The standard info dict of ``lane`` (see :mod:`btgym.strategy.info`)."""
+    br = core.broker
+    value = float(core.value[lane])
+    realized = float(br.realized[lane])
+    act = core.last_action[lane]
+    if core.portfolio:
+        action = {k: float(a) for k, a in zip(action_keys, act)}
+    else:
+        action = {k: int(a) for k, a in zip(action_keys, act)}
+    info = {
+        "step": int(core.step_count[lane]),
+        "time": iso_time(int(core.stamps[lane, core.t[lane]])),
+        "action": action,
+        "broker_cash": float(br.cash[lane]),
+        "broker_value": value,
+        "position": dict(zip(core.asset_names, br.size[lane].tolist())),
+        "drawdown": float(core.drawdown[lane]),
+        "realized_pnl": realized,
+        "unrealized_pnl": value - core.start_cash - realized,
+        "broker_message": broker_message(core, lane) if core.step_count[lane] else "",
+    }
+    reason = int(core.reason[lane])
+    if reason:
+        info["done_reason"] = REASONS[reason]
+    return info
+
+
+def batch_info(core: BatchEpisodes, lanes: np.ndarray | None, action_keys: tuple[str, ...],
+               messages: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Batched info: one array per standard key (``time`` as ``datetime64[ns]``,
+    ``position`` / ``action`` as ``{name: array}``); ``done_reason`` (object array)
+    with its ``_done_reason`` mask where some lane ended; ``broker_message`` only when
+    ``messages``."""
+    br = core.broker
+    idx = core._lanes
+    info: dict[str, Any] = {
+        "step": core.step_count.copy(),
+        "time": core.stamps[idx, core.t].view("datetime64[ns]"),
+        "action": {k: core.last_action[:, j].copy() for j, k in enumerate(action_keys)},
+        "broker_cash": br.cash.copy(),
+        "broker_value": core.value.copy(),
+        "position": {a: br.size[:, j].copy() for j, a in enumerate(core.asset_names)},
+        "drawdown": core.drawdown.copy(),
+        "realized_pnl": br.realized.copy(),
+        "unrealized_pnl": core.value - core.start_cash - br.realized,
+    }
+    if not core.portfolio:
+        info["action"] = {k: v.astype(np.int64) for k, v in info["action"].items()}
+    if messages:
+        info["broker_message"] = np.array(
+            [broker_message(core, i) if core.step_count[i] else "" for i in range(core.n)],
+            dtype=object,
+        )
+    if core.reason.any():
+        mask = core.reason > 0
+        reasons = np.full(core.n, "", dtype=object)
+        for i in np.flatnonzero(mask):
+            reasons[i] = REASONS[int(core.reason[i])]
+        info["done_reason"] = reasons
+        info["_done_reason"] = mask
+    if lanes is not None:
+        info = _select(info, lanes)
+    return info
+
+
+def _select(info: dict[str, Any], lanes: np.ndarray) -> dict[str, Any]:
+    out = {}
+    for k, v in info.items():
+        out[k] = _select(v, lanes) if isinstance(v, dict) else v[lanes]
+    return out
