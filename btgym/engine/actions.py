@@ -55,7 +55,9 @@ def decode_codes(action: Any, assets: tuple[str, ...], n: int) -> np.ndarray:
     if isinstance(action, Mapping):
         extra = set(action) - set(assets)
         if extra:
-            raise InvalidActionError(f"action names unknown assets {sorted(extra)}; assets are {list(assets)}")
+            raise InvalidActionError(
+                f"action names unknown assets {sorted(extra)}; assets are {list(assets)}"
+            )
         cols = []
         for a in assets:
             if a not in action:
@@ -71,9 +73,8 @@ def decode_codes(action: Any, assets: tuple[str, ...], n: int) -> np.ndarray:
             f"batched action has shape {arr.shape}, expected ({n}, {len(assets)}) "
             f"(one code per env and asset {list(assets)})"
         )
-    if arr.dtype.kind not in "iub":
-        if arr.dtype.kind != "f" or not np.all(arr == np.round(arr)):
-            raise InvalidActionError(f"actions must be ints in 0..3, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iub" and (arr.dtype.kind != "f" or not np.all(arr == np.round(arr))):
+        raise InvalidActionError(f"actions must be ints in 0..3, got dtype {arr.dtype}")
     codes = arr.astype(np.int64)
     if codes.size and (codes.min() < 0 or codes.max() > 3):
         raise InvalidActionError("actions must be in 0..3 (hold, buy, sell, close)")

@@ -110,7 +110,12 @@ class BatchEpisodes:
             if raw is not None:
                 raw[:, :old] = self.raw
         self.opens, self.closes, self.stamps, self.raw = opens, closes, stamps, raw
-        self.ohlc = np.zeros((n, capacity, len(self.data_names), 4)) if self.hooks.wants_ohlc else None
+        ohlc = None
+        if self.hooks.wants_ohlc:
+            ohlc = np.zeros((n, capacity, len(self.data_names), 4))
+            if old:
+                ohlc[:, :old] = self.ohlc
+        self.ohlc = ohlc
         self.capacity = capacity
 
     def load(self, lane: int, episode: Any) -> None:
@@ -276,7 +281,9 @@ class BatchEpisodes:
             arr = np.asarray(fn(view))
             arr = arr.astype(dtype, copy=arr.dtype != dtype or arr.base is not None)
             if arr.shape[1:] != shape:
-                raise ConfigError(f"observation {key!r} has shape {arr.shape[1:]}, expected {shape}")
+                raise ConfigError(
+                    f"observation {key!r} has shape {arr.shape[1:]}, expected {shape}"
+                )
             if low is not None:
                 np.maximum(arr, low, out=arr)
             if high is not None:

@@ -49,7 +49,9 @@ class _EngineBase:
             raise ConfigError("actions='portfolio' and portfolio_actions must agree")
         self.asset_names = self.setup.asset_names
         self.cash_name = strat.cash_name
-        self.action_keys = (self.cash_name, *self.asset_names) if strat.portfolio_actions else self.asset_names
+        self.action_keys = self.asset_names
+        if strat.portfolio_actions:
+            self.action_keys = (self.cash_name, *self.asset_names)
         self.core = BatchEpisodes(n, strat, self.config["broker"], self.setup.data_names,
                                   hooks=self.setup.hooks)  # fmt: skip
         self._samplers = [LaneSampler(self.setup.domain) for _ in range(n)]
@@ -116,7 +118,7 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         self._autoreset = np.zeros(self.num_envs, bool)
 
     def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: Mapping[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
+              options: Mapping[str, Any] | None = None) -> tuple[dict, dict]:  # fmt: skip
         """Reset every lane (see the class doc for seeding)."""
         self._check_open()
         if seed is None:
@@ -192,7 +194,7 @@ class EngineEnv(_EngineBase, gym.Env):
         self._needs_reset = True
 
     def reset(self, *, seed: int | None = None,
-              options: Mapping[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
+              options: Mapping[str, Any] | None = None) -> tuple[dict, dict]:  # fmt: skip
         """Start a new episode (same seed, same episode as the backtrader engine's)."""
         self._check_open()
         super().reset(seed=seed)

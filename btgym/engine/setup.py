@@ -71,7 +71,8 @@ class EngineSetup:
         ready = dict(env.get("config") or {})
         check_keywords(ready, (*COMPONENTS, "server", "render"), "config=")
         strategy_cls = env.get("strategy")
-        if strategy_cls is not None and getattr(strategy_cls, "__name__", "") != "BTgymBaseStrategy":
+        default = getattr(strategy_cls, "__name__", "") == "BTgymBaseStrategy"
+        if strategy_cls is not None and not default:
             raise unsupported(
                 f"strategy={getattr(strategy_cls, '__name__', strategy_cls)!r} (a backtrader "
                 "strategy class); write numpy hooks instead (hooks=, docs/engine.md) or"
