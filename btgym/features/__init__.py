@@ -44,6 +44,7 @@ from btgym.features.orderbook import (
     Spread,
 )
 from btgym.features.rebalance import rebalance
+from btgym.features.stream import FeatureStream
 from btgym.features.transforms import (
     Bucketizer,
     Scaler,
@@ -72,6 +73,7 @@ __all__ = [
     "DayOfWeek",
     "Feature",
     "FeatureLabelSet",
+    "FeatureStream",
     "InterAssetSpread",
     "LogReturns",
     "MAGap",
