@@ -135,7 +135,7 @@ class TorchModel(SupervisedModel):
     # ------------------------------------------------------------------ training
 
     def _tensor(self, X: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(X, dtype=torch.float32, device=self.device)
+        return torch.from_numpy(np.asarray(X, dtype=np.float32)).to(self.device)
 
     def _penalty(self) -> torch.Tensor | float:
         l1, l2 = float(self.params["l1"]), float(self.params["l2"])
