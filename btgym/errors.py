@@ -174,6 +174,16 @@ class EnvClosedError(EnvError, RuntimeError):
     """The environment was used after ``close()``."""
 
 
+class BTgymWarning(UserWarning):
+    """A setup that runs but probably not as meant (a ``state_shape`` Box that clips
+    the data, start cash that cannot buy one unit of an asset...)."""
+
+
+class IllegalTransitionError(EnvError, RuntimeError):
+    """An episode phase change the episode contract does not allow (see
+    ``btgym.server.contract.TRANSITIONS``)."""
+
+
 # --------------------------------------------------------------------------- rendering, training
 
 

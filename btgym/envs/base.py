@@ -20,8 +20,9 @@ import gymnasium as gym
 import numpy as np
 
 from btgym.envs import wiring
-from btgym.errors import CommError, EnvClosedError, RenderError, ResetNeededError
+from btgym.errors import CommError, RenderError
 from btgym.log import get_logger
+from btgym.server.contract import CLOSED, EpisodeState, split_options
 from btgym.spaces import ActionDictSpace, DictSpace
 
 log = get_logger(__name__)
@@ -58,26 +59,29 @@ class BTgymEnv(gym.Env):
                 f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}"
             )
         self.render_mode = render_mode
-        self._closed = False
-        self._needs_reset = True
         self._window: Any = None
+        self.state = EpisodeState(type(self).__name__)  # replaced by the handle's below
         self.spec_kwargs = dict(kwargs)
         self._setup = wiring.EnvSetup.build(kwargs, portfolio=self.base_actions is None)
         self.config = self._setup.configs
         self.asset_names: tuple[str, ...] = self._setup.asset_names
         self.observation_space = DictSpace(self._setup.observation_spaces())
-        self._action_dict_space = ActionDictSpace(self.asset_names, self.base_actions)
         self.action_space = self._make_action_space()
         self._handle = self._setup.start()
+        # one episode state for the env, its handle (and, in-process, the loop)
+        self.state = self._handle.state
         self._finalizer = weakref.finalize(self, wiring.EnvSetup.close_quietly, self._setup)
 
     # ------------------------------------------------------------------ spaces and actions
 
     def _make_action_space(self) -> gym.Space:
-        return self._action_dict_space
+        return ActionDictSpace(self.asset_names, self.base_actions)
 
-    def _to_server_action(self, action: Any) -> dict[str, Any]:
-        return dict(self._action_dict_space.normalize(action))
+    @property
+    def codec(self) -> Any:
+        """The action codec of this env kind (:mod:`btgym.server.contract`): the one
+        place where actions are validated and encoded."""
+        return self._handle.codec
 
     @property
     def data_address(self) -> str | None:
@@ -99,31 +103,28 @@ class BTgymEnv(gym.Env):
                 ``b_alpha``, ``b_beta``), as BTGym's ``EnvResetConfig``.
         """
         self._check_open()
+        trial_cfg, episode_cfg = split_options(options)
         super().reset(seed=seed)
-        trial_cfg, episode_cfg = wiring.reset_configs(options)
         episode_seed = int(self.np_random.integers(2**62))
         if seed is not None:
             self._setup.reseed_data(int(self.np_random.integers(2**62)))
-            trial_cfg.setdefault("get_new", True)
-        self._needs_reset = True
         self._setup.check_data_server()
         try:
             obs, info = self._handle.reset(trial_cfg, episode_cfg, episode_seed)
         except CommError:
             self._setup.check_data_server()  # name the real cause if it is ours
             raise
-        self._needs_reset = False
         return self._fresh(obs), dict(info)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
-        """Act on the current bar; the market order fills at the next bar's open."""
-        self._check_open()
-        if self._needs_reset:
-            raise ResetNeededError("call reset() before step() (and after an episode ends)")
-        act = self._to_server_action(action)
-        obs, reward, terminated, truncated, info = self._handle.step(act)
-        if terminated or truncated:
-            self._needs_reset = True
+        """Act on the current bar; the market order fills at the next bar's open.
+
+        Raises:
+            ResetNeededError: no episode runs (before ``reset()``, after its end).
+            InvalidActionError: ``action`` is not an action of this env (the episode
+                goes on).
+        """
+        obs, reward, terminated, truncated, info = self._handle.step(action)
         return self._fresh(obs), float(reward), bool(terminated), bool(truncated), dict(info)
 
     def render(self) -> np.ndarray | None:
@@ -154,12 +155,13 @@ class BTgymEnv(gym.Env):
 
     def close(self) -> None:
         """Stop the server (and the data server this env owns). Idempotent."""
-        if self._closed:
+        if self.state.closed or not hasattr(self, "_finalizer"):
             return
-        self._closed = True
         if self._window is not None:
             self._window.close()
         self._finalizer()
+        if not self.state.closed:  # the handle failed to close: the env is closed anyway
+            self.state.to(CLOSED)
 
     # ------------------------------------------------------------------ extras
 
@@ -179,8 +181,7 @@ class BTgymEnv(gym.Env):
         return self._handle.records()
 
     def _check_open(self) -> None:
-        if self._closed:
-            raise EnvClosedError(f"{type(self).__name__} is closed")
+        self.state.check_open()
 
     def _fresh(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Observations in space order and dtype. Both handles already hand out new,

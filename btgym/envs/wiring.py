@@ -18,7 +18,6 @@ from btgym.errors import ConfigError, DataServerDiedError, check_keywords
 from btgym.log import get_logger, setup_logging
 from btgym.rendering import RenderConfig
 from btgym.server import ServerConfig, make_handle
-from btgym.server.loop import sample_config
 from btgym.strategy import BrokerConfig, BTgymBaseStrategy, StrategyConfig
 
 log = get_logger(__name__)
@@ -196,15 +195,3 @@ def _asset_names(data_cfg: DataConfig, domain: Any) -> tuple[str, ...]:
     if not names and isinstance(data_cfg.filename, Mapping):
         names = tuple(data_cfg.filename)
     return tuple(names or ("default_asset",))
-
-
-def reset_configs(options: Mapping[str, Any] | None) -> tuple[dict, dict]:
-    """Split ``reset(options=...)`` into checked trial and episode sample configs (dicts
-    or ``DataSampleConfig`` objects, as BTGym's ``EnvResetConfig``)."""
-    options = dict(options or {})
-    check_keywords(options, ("episode_config", "trial_config"), "reset(options=...)")
-    trial, episode = (
-        sample_config(options.get(name), f"reset(options={{'{name}': ...}})")
-        for name in ("trial_config", "episode_config")
-    )
-    return trial, episode

@@ -3,81 +3,36 @@
 :func:`make_handle` returns a :class:`~btgym.server.process_handle.ProcessHandle`
 (backtrader in a spawned server process, ZeroMQ REQ/REP) or an
 :class:`InProcessHandle` (the same :class:`~btgym.server.loop.EpisodeLoop` driven
-directly by greenlet switching). Both have the same methods and raise the same
-named errors.
+directly by greenlet switching). Both have the same methods, apply the same action
+codec once (:mod:`btgym.server.contract`), keep the same :class:`EpisodeState`
+and raise the same named errors.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import backtrader as bt
 import numpy as np
 
-from btgym.errors import ConfigError, EnvClosedError, ResetNeededError
-from btgym.log import get_logger
 from btgym.server.config import ServerConfig
+from btgym.server.contract import RUNNING, sample_request
+from btgym.server.handle_base import HandleBase
 from btgym.server.loop import EpisodeLoop
 from btgym.server.process import make_source
-from btgym.strategy import BrokerConfig, BTgymBaseStrategy, LeafSpec, StrategyConfig
+from btgym.server.process_handle import ProcessHandle
+from btgym.strategy import BrokerConfig, BTgymBaseStrategy, StrategyConfig
 
-if TYPE_CHECKING:
-    from btgym.server.process_handle import ProcessHandle
-
-log = get_logger(__name__)
+__all__ = ["HandleBase", "InProcessHandle", "ProcessHandle", "make_handle"]
 
 
-class _HandleBase:
-    """What both handles share: configs, spaces, the closed flag."""
+class InProcessHandle(HandleBase):
+    """The episode loop in the caller's process (greenlet switching, no IPC).
 
-    def __init__(
-        self,
-        strategy: StrategyConfig | None,
-        broker: BrokerConfig | None,
-        server: ServerConfig | None,
-        render: Any,
-        strategy_class: type[BTgymBaseStrategy],
-    ) -> None:
-        if not (isinstance(strategy_class, type) and issubclass(strategy_class, bt.Strategy)):
-            raise ConfigError(f"strategy_class {strategy_class!r} is not a backtrader Strategy")
-        self.strategy_config = strategy or StrategyConfig()
-        self.broker_config = broker or BrokerConfig()
-        self.server_config = server or ServerConfig()
-        self.render_config = render
-        self.strategy_class = strategy_class
-        self._closed = False
-        self._asset_names = self.strategy_config.asset_names
-
-    @property
-    def spaces(self) -> dict[str, LeafSpec]:
-        """Observation leaves: key → :class:`LeafSpec` (shape, low, high, dtype);
-        ``spec.to_box()`` gives the gymnasium ``Box``."""
-        return dict(self.strategy_config.state_shape)
-
-    def observation_space(self) -> Any:
-        """The gymnasium ``Dict`` of ``Box`` leaves the observations respect."""
-        from gymnasium import spaces
-
-        return spaces.Dict({k: v.to_box() for k, v in self.strategy_config.state_shape.items()})
-
-    @property
-    def asset_names(self) -> tuple[str, ...] | None:
-        """Tradable assets: the config's, else the last episode's (``None`` before)."""
-        return self._asset_names
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise EnvClosedError("this env's server handle is closed")
-
-
-class InProcessHandle(_HandleBase):
-    """The episode loop in the caller's process (greenlet switching, no IPC)."""
+    The handle shares its :class:`~btgym.server.contract.EpisodeState` with the
+    loop: one phase, kept by the loop, read by both.
+    """
 
     mode = "inprocess"
 
@@ -95,7 +50,8 @@ class InProcessHandle(_HandleBase):
         self._loop = EpisodeLoop(
             source, self.strategy_config, self.broker_config, strategy_class, render
         )
-        self.step = self._loop.step  # type: ignore[method-assign]  # the hot path, unwrapped
+        self._loop.state = self.state  # one state object for the loop and its handle
+        self._advance = self._loop.advance
 
     def reset(
         self,
@@ -104,18 +60,24 @@ class InProcessHandle(_HandleBase):
         seed: int | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._check_open()
-        result = self._loop.reset(trial_config, episode_config, seed)
-        self._asset_names = self._loop.asset_names
+        result = self._loop.reset(
+            sample_request(trial_config, "trial_config"),
+            sample_request(episode_config, "episode_config"),
+            seed,
+        )
+        self._set_assets(self._loop.asset_names)
+        self._warn(self._loop.strategy.notes)
         return result.obs, result.info
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
-        """Act and run to the next decision (bound to ``EpisodeLoop.step`` while open)."""
-        raise EnvClosedError("this env's server handle is closed")
+        """Encode ``action`` once and run the loop to the next decision."""
+        if self.state.phase is not RUNNING:
+            self.state.require_running()
+        result = self._advance(self._codec.encode(action))
+        return result if result.info is not None else self._loop._full(result)
 
     def done(self) -> None:
-        self._check_open()
-        if not self._loop.active:
-            raise ResetNeededError("done: no episode is running")
+        self.state.require_running("done")
         self._loop.finish()
 
     def records(self) -> dict[str, np.ndarray]:
@@ -136,18 +98,12 @@ class InProcessHandle(_HandleBase):
 
     def ping(self) -> dict[str, Any]:
         self._check_open()
-        return {"active": self._loop.active}
-
-    @property
-    def active(self) -> bool:
-        return not self._closed and self._loop.active
+        return {"active": self.active}
 
     def close(self) -> None:
-        if self._closed:
+        if self.state.closed:
             return
-        self._closed = True
-        self.__dict__.pop("step", None)  # back to the class method: raises EnvClosedError
-        self._loop.close()
+        self._loop.close()  # moves the shared state to CLOSED
         if self._close_source is not None:
             with contextlib.suppress(Exception):
                 self._close_source()
@@ -185,8 +141,5 @@ def make_handle(
     mode = mode or server.mode
     if mode != server.mode:
         server = ServerConfig.from_kwargs(server, mode=mode)
-    if mode == "process":
-        from btgym.server.process_handle import ProcessHandle
-
-        return ProcessHandle(data_source, strategy, broker, server, render, strategy_class)
-    return InProcessHandle(data_source, strategy, broker, server, render, strategy_class)
+    cls = ProcessHandle if mode == "process" else InProcessHandle
+    return cls(data_source, strategy, broker, server, render, strategy_class)

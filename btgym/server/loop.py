@@ -32,44 +32,32 @@ import backtrader as bt
 import numpy as np
 from greenlet import GreenletExit, getcurrent, greenlet
 
-from btgym.errors import ConfigError, ResetNeededError, check_keywords
+from btgym.errors import ConfigError
 from btgym.log import get_logger
-from btgym.server.stats import episode_stat
-from btgym.strategy import (
-    FINISH,
-    BrokerConfig,
-    BTgymBaseStrategy,
-    StepResult,
-    StrategyConfig,
-    normalize_discrete,
-    normalize_weights,
+from btgym.server.contract import (
+    CLOSED,
+    ENDED,
+    IDLE,
+    RUNNING,
+    EpisodeState,
+    make_codec,
+    sample_request,
 )
+from btgym.server.stats import episode_stat
+from btgym.strategy import FINISH, BrokerConfig, BTgymBaseStrategy, StepResult, StrategyConfig
 
 log = get_logger(__name__)
-
-#: ``DataSampleConfig`` keys: what ``trial_config`` and ``episode_config`` may hold.
-SAMPLE_KEYS = ("get_new", "sample_type", "timestamp", "b_alpha", "b_beta")
 
 
 def _draw(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**63 - 1))
 
 
-def sample_config(config: Any, what: str) -> dict[str, Any]:
-    """A ``DataSampleConfig`` (or dict, or None) as a checked dict.
-
-    Raises:
-        UnknownKeywordError: a key that is not a ``DataSampleConfig`` field.
-        ConfigError: not a mapping.
-    """
-    if config is None:
-        return {}
-    if hasattr(config, "to_dict") and not isinstance(config, Mapping):
-        config = config.to_dict()
-    if not isinstance(config, Mapping):
-        raise ConfigError(f"{what} must be a dict of {SAMPLE_KEYS}, got {config!r}")
-    check_keywords(config, SAMPLE_KEYS, what)
-    return dict(config)
+def _flat_request(trial_config: dict, episode_config: dict) -> dict:
+    request = {**trial_config, **episode_config}
+    if episode_config.get("get_new", True) is False or trial_config.get("get_new", True) is False:
+        request["get_new"] = False
+    return request
 
 
 class _SingleEpisode:
@@ -127,7 +115,9 @@ class EpisodeLoop:
         self.episode_count = 0
         self.last_obs: dict[str, np.ndarray] | None = None
         self._glet: greenlet | None = None
-        self._active = False
+        self.state = EpisodeState("episode loop")
+        self._codec: Any = None
+        self._flat_source = False  # the source hands out episodes (no trial level)
         self._rng: np.random.Generator | None = None
         self._assets: tuple[str, ...] = ()
         self._t_start = 0.0
@@ -138,12 +128,17 @@ class EpisodeLoop:
     @property
     def active(self) -> bool:
         """True while an episode runs and accepts actions."""
-        return self._active
+        return self.state.phase is RUNNING
 
     @property
     def asset_names(self) -> tuple[str, ...]:
         """Tradable assets of the current episode (empty before the first reset)."""
         return self._assets
+
+    @property
+    def codec(self) -> Any:
+        """The action codec of the current episode (``None`` before the first reset)."""
+        return self._codec
 
     def reset(
         self,
@@ -151,8 +146,15 @@ class EpisodeLoop:
         episode_config: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> StepResult:
-        """Abort any running episode, sample a new one and return its first decision."""
-        return self._full(self.start(trial_config, episode_config, seed))
+        """Abort any running episode, sample a new one and return its first decision.
+        The configs are checked here (:func:`~btgym.server.contract.sample_request`)."""
+        return self._full(
+            self.start(
+                sample_request(trial_config, "trial_config"),
+                sample_request(episode_config, "episode_config"),
+                seed,
+            )
+        )
 
     def start(
         self,
@@ -160,29 +162,36 @@ class EpisodeLoop:
         episode_config: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> StepResult:
-        """:meth:`reset` without building the standard info dict (see :meth:`advance`)."""
+        """:meth:`reset` without building the standard info dict (see :meth:`advance`)
+        and without checking the configs again (the handles and the server's wire
+        check did: see :mod:`btgym.server.contract`)."""
+        self.state.check_open()
         self.abort()
-        trial_config = sample_config(trial_config, "trial_config")
-        episode_config = sample_config(episode_config, "episode_config")
-        episode = self._sample(trial_config, episode_config, seed)
+        episode = self._sample(dict(trial_config or {}), dict(episode_config or {}), seed)
         cerebro = self._cerebro(episode)
         self.episode, self.strategy = episode, None
         self.episode_count += 1
         self._t_start, self._t_end = time.perf_counter(), None
         self._glet = greenlet(cerebro.run)
-        self._active = True
+        self.state.to(RUNNING)
         result = self._switch()
-        self._assets = tuple(self.strategy.asset_names)
+        assets = tuple(self.strategy.asset_names)
+        if assets != self._assets or self._codec is None:
+            self._assets = assets
+            cfg = self.strategy_config
+            self._codec = make_codec(cfg.portfolio_actions, assets, cfg.cash_name)
         return result
 
     def step(self, action: Any) -> StepResult:
-        """Execute ``action`` at the current decision bar and run to the next one.
+        """Encode ``action`` (the episode's codec), execute it at the current decision
+        bar and run to the next one.
 
         Raises:
             ResetNeededError: no episode is running (before reset, after its end).
             InvalidActionError: ``action`` is malformed (the episode goes on).
         """
-        result = self.advance(action)
+        self.state.require_running()
+        result = self.advance(self._codec.encode(action))
         return result if result.info is not None else self._full(result)
 
     def _full(self, result: StepResult) -> StepResult:
@@ -192,29 +201,28 @@ class EpisodeLoop:
         return result
 
     def advance(self, action: Any) -> StepResult:
-        """:meth:`step` without building the standard info dict: ``info`` is ``None``
-        when the strategy uses the default ``get_info`` (read it from the records)."""
-        if not self._active:
-            raise ResetNeededError(
-                "step() needs a running episode: call reset() first"
-                if self.episode_count == 0 or self.strategy is None
-                else "the episode has ended: call reset() to start a new one"
-            )
-        if self._portfolio:
-            action = normalize_weights(action, self._assets, self.strategy_config.cash_name)
-        else:
-            action = normalize_discrete(action, self._assets)
+        """Execute a *canonical* action (``codec.encode``'s or ``codec.check_wire``'s
+        output) without building the standard info dict: ``info`` is ``None`` when
+        the strategy uses the default ``get_info`` (read it from the records).
+
+        Raises:
+            ResetNeededError: no episode is running.
+        """
+        self.state.require_running()
         return self._switch(action)
 
     def finish(self) -> None:
         """End the running episode now (the original's ``_done``); no-op if none."""
-        if self._active:
-            self._active = False
+        if self.state.phase is RUNNING:
+            self.state.to(ENDED)
             self._complete()
 
     def abort(self) -> None:
         """Drop the running episode without finishing its Cerebro run."""
-        self._active = False
+        if self.state.closed:
+            return
+        if self.state.phase is not IDLE:
+            self.state.to(IDLE)
         glet, self._glet = self._glet, None
         if glet is not None and not glet.dead:
             try:
@@ -224,8 +232,11 @@ class EpisodeLoop:
         self._end_clock()
 
     def close(self) -> None:
-        """Abort the running episode (idempotent)."""
+        """Abort the running episode; the loop refuses everything after (idempotent)."""
+        if self.state.closed:
+            return
         self.abort()
+        self.state.to(CLOSED)
 
     # ------------------------------------------------------------------ greenlet plumbing
 
@@ -245,12 +256,12 @@ class EpisodeLoop:
         try:
             result = glet.switch(*args)
         except BaseException:
-            self._active = False
+            self.state.to(ENDED)
             self._glet = None
             self._end_clock()
             raise
         if glet.dead:  # Cerebro ended without a final decision: the feed came up short
-            self._active = False
+            self.state.to(ENDED)
             self._end_clock()
             n = self.strategy.bar_index + 1 if self.strategy is not None else 0
             raise ConfigError(
@@ -259,7 +270,7 @@ class EpisodeLoop:
             )
         self.last_obs = result.obs
         if result.terminated or result.truncated:
-            self._active = False
+            self.state.to(ENDED)
             self._complete()
         return result
 
@@ -289,10 +300,15 @@ class EpisodeLoop:
             self._rng = np.random.default_rng(seed)
         elif self._rng is None:
             self._rng = np.random.default_rng()
+        if self._flat_source:
+            return self._sample_flat(trial_config, episode_config)
         if self.trial is None or trial_config.get("get_new", True):
             sample = self.source.sample(**trial_config)
             if not callable(getattr(sample, "sample", None)):
                 # a BTgymDataset hands out episodes directly: no trial level
+                self._flat_source = True
+                if _flat_request(trial_config, episode_config) != _flat_request(trial_config, {}):
+                    return self._sample_flat(trial_config, episode_config)
                 self.trial = _SingleEpisode(sample)
                 return sample
             self.trial = sample
@@ -300,6 +316,18 @@ class EpisodeLoop:
         elif seed is not None:
             self.trial.reset(seed=_draw(self._rng))
         return self.trial.sample(**episode_config)
+
+    def _sample_flat(self, trial_config: dict, episode_config: dict) -> Any:
+        """One sampling level (a ``BTgymDataset``): ``episode_config`` over
+        ``trial_config``, so ``{"episode_config": {"sample_type": 1}}`` draws a test
+        episode (``SamplingError`` when the data has no test period)."""
+        request = _flat_request(trial_config, episode_config)
+        get_new = request.pop("get_new", True)
+        if not get_new and self.trial is not None:
+            return self.trial.episode
+        episode = self.source.sample(**request)
+        self.trial = _SingleEpisode(episode)
+        return episode
 
     def _cerebro(self, episode: Any) -> bt.Cerebro:
         cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=True, tradehistory=False)

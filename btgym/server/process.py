@@ -15,14 +15,13 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from btgym.comm.server import Reply, StopServing, serve
 from btgym.comm.wire import Message
-from btgym.errors import ProtocolError, ResetNeededError
+from btgym.errors import ProtocolError
 from btgym.log import get_logger
 from btgym.server import protocol as P
 from btgym.server.config import ServerConfig
+from btgym.server.contract import sample_request
 from btgym.server.loop import EpisodeLoop
 from btgym.server.protocol import Command, RenderRequest, ReplyKind, ResetRequest, StepRequest
 from btgym.strategy import StepResult
@@ -45,9 +44,11 @@ def obs_reply(loop: EpisodeLoop, result: StepResult, first: bool = False) -> Rep
         if s.broker_message:
             payload["message"] = s.broker_message
         if s.done_reason:
-            payload["done_reason"] = s.done_reason
+            payload["done"] = s.done_info
     if first:
         payload["layout"] = s.info_layout.to_wire()
+        if s.notes:
+            payload["notes"] = list(s.notes)
     return Reply(_OBS, payload, arrays)
 
 
@@ -77,21 +78,25 @@ class EpisodeServer:
         return method(msg)
 
     def _step(self, msg: Message) -> Reply:
+        loop = self.loop
+        loop.state.require_running("step")
         action = msg.payload.get(P.ACTION)
         if action is None:
             action = StepRequest.from_message(msg).action
-        elif type(action) is list and not self.loop.strategy_config.portfolio_actions:
-            action = np.array(action, np.int64) if action else action
-        return obs_reply(self.loop, self.loop.advance(action))
+        # the client encoded the action (contract codec); here it is only checked
+        return obs_reply(loop, loop.advance(loop.codec.check_wire(action)))
 
     def _reset(self, msg: Message) -> Reply:
         req = ResetRequest.from_message(msg)
-        result = self.loop.start(req.trial_config, req.episode_config, req.seed)
+        result = self.loop.start(
+            sample_request(req.trial_config, "trial_config"),
+            sample_request(req.episode_config, "episode_config"),
+            req.seed,
+        )
         return obs_reply(self.loop, result, first=True)
 
     def _done(self, msg: Message) -> Reply:
-        if not self.loop.active:
-            raise ResetNeededError("done: no episode is running (control mode)")
+        self.loop.state.require_running("done (control mode)")
         self.loop.finish()
         return Reply(ReplyKind.OK.value)
 

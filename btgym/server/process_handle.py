@@ -21,26 +21,19 @@ from btgym.comm.client import ReqClient
 from btgym.comm.process import ChildProcess
 from btgym.errors import (
     ConfigError,
+    InvalidActionError,
     ProtocolError,
-    ResetNeededError,
     ServerDiedError,
     ServerTimeoutError,
 )
 from btgym.log import get_logger, level_from
 from btgym.server.config import ServerConfig
-from btgym.server.handle import _HandleBase
-from btgym.server.loop import sample_config
+from btgym.server.contract import BROKEN, CLOSED, ENDED, IDLE, RUNNING, sample_request
+from btgym.server.handle_base import HandleBase
 from btgym.server.process import run_server
 from btgym.server.protocol import ACTION, Command, ReplyKind, ResetRequest, StepReply, expect
 from btgym.server.remote import localize
-from btgym.strategy import (
-    BrokerConfig,
-    BTgymBaseStrategy,
-    InfoLayout,
-    StrategyConfig,
-    normalize_discrete,
-    normalize_weights,
-)
+from btgym.strategy import BrokerConfig, BTgymBaseStrategy, InfoLayout, StrategyConfig
 
 log = get_logger(__name__)
 
@@ -68,7 +61,7 @@ def _shutdown(state: dict[str, Any]) -> None:
             client.close()
 
 
-class ProcessHandle(_HandleBase):
+class ProcessHandle(HandleBase):
     """The episode loop in a spawned server process, over ZeroMQ REQ/REP.
 
     A dead or silent server raises :class:`ServerDiedError` /
@@ -91,7 +84,6 @@ class ProcessHandle(_HandleBase):
         self._data_source = data_source
         self._state: dict[str, Any] = {}
         self._finalizer = weakref.finalize(self, _shutdown, self._state)
-        self._active = False
         self._layout: InfoLayout | None = None
         self._step_frames: dict[tuple[int, ...], list] = {}
         self._restarts = 0
@@ -117,7 +109,6 @@ class ProcessHandle(_HandleBase):
         self._state["client"] = ReqClient(
             endpoint, timeout=cfg.timeout, process=child, name="btgym server", copy_replies=True
         )
-        self._active = False
 
     def _restart(self) -> None:
         _shutdown(self._state)
@@ -137,16 +128,11 @@ class ProcessHandle(_HandleBase):
         child = self._state.get("child")
         return child.pid if child is not None else None
 
-    @property
-    def active(self) -> bool:
-        return not self._closed and self._active
-
     def close(self) -> None:
         """Stop the server: ``stop`` request, then terminate, then kill (idempotent)."""
-        if self._closed:
+        if self.state.closed:
             return
-        self._closed = True
-        self._active = False
+        self.state.to(CLOSED)
         self._finalizer()
 
     # ------------------------------------------------------------------ requests
@@ -168,8 +154,7 @@ class ProcessHandle(_HandleBase):
                 return client.request_frames(frames, command.value, timeout)
             return client.request(command.value, payload, arrays, timeout=timeout)
         except (ServerDiedError, ServerTimeoutError) as exc:
-            self._active = False
-            self._state["dead"] = True
+            self.state.to(BROKEN)
             if hasattr(exc, "add_note"):
                 exc.add_note("the next reset() starts a new server")
             raise
@@ -186,62 +171,58 @@ class ProcessHandle(_HandleBase):
         seed: int | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._check_open()
-        child = self._state.get("child")
-        if self._state.get("dead") or child is None or not child.is_alive():
-            self._state.pop("dead", None)
-            self._restart()
         payload = ResetRequest(
-            sample_config(trial_config, "trial_config"),
-            sample_config(episode_config, "episode_config"),
+            sample_request(trial_config, "trial_config"),
+            sample_request(episode_config, "episode_config"),
             seed if seed is None or isinstance(seed, int) else _int_seed(seed),
-        )
-        self._active = False
-        msg = self._request(Command.RESET, payload.payload(), self.server_config.reset_timeout)
+        ).payload()
+        child = self._state.get("child")
+        if self.state.phase is BROKEN or child is None or not child.is_alive():
+            self.state.to(IDLE)
+            self._restart()
+        self.state.to(IDLE)
+        msg = self._request(Command.RESET, payload, self.server_config.reset_timeout)
         try:
             layout = InfoLayout.from_wire(msg.payload["layout"])
         except (KeyError, TypeError) as exc:
             raise ProtocolError(f"reset reply without a valid layout: {exc!r}") from None
         self._layout = layout
-        self._asset_names = layout.assets
+        self._set_assets(layout.assets)
         reply = StepReply.from_message(msg, layout)
-        self._active = not (reply.terminated or reply.truncated)
+        self.state.to(ENDED if reply.terminated or reply.truncated else RUNNING)
+        self._warn(msg.payload.get("notes"))
         return reply.obs, dict(reply.info)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
-        if not self._active:
-            self._check_open()
-            raise ResetNeededError(
-                "step() needs a running episode: call reset() first (or after the episode end)"
-            )
-        layout = self._layout
-        if self.strategy_config.portfolio_actions:
-            weights = normalize_weights(action, layout.assets, self.strategy_config.cash_name)
-            frames = wire.encode(Command.STEP.value, {ACTION: weights.tolist()})
+        if self.state.phase is not RUNNING:
+            self.state.require_running()
+        canonical = self._codec.encode(action)  # the one encoding, at the edge
+        if self._codec.kind == "weights":
+            frames = wire.encode(Command.STEP.value, {ACTION: canonical.tolist()})
         else:
-            codes = normalize_discrete(action, layout.assets)
-            frames = self._step_frames.get(codes)
+            frames = self._step_frames.get(canonical)
             if frames is None:  # each distinct discrete action is encoded once
-                frames = wire.encode(Command.STEP.value, {ACTION: list(codes)})
+                frames = wire.encode(Command.STEP.value, {ACTION: list(canonical)})
                 if len(self._step_frames) < 1024:
-                    self._step_frames[codes] = frames
+                    self._step_frames[canonical] = frames
         try:
             msg = self._request(Command.STEP, frames=frames)
-        except ResetNeededError:
-            self._active = False
+        except InvalidActionError:
+            raise  # the server refused it; the episode goes on
+        except Exception:
+            if self.state.phase is RUNNING:
+                self.state.to(ENDED)  # a failed step ends the episode on the server too
             raise
-        except Exception as exc:
-            if getattr(exc, "remote_type", "") != "InvalidActionError":
-                self._active = False  # a failed step ends the episode on the server too
-            raise
-        reply = StepReply.from_message(msg, layout)
+        reply = StepReply.from_message(msg, self._layout)
         if reply[2] or reply[3]:
-            self._active = False
+            self.state.to(ENDED)
         return reply
 
     def done(self) -> None:
         """End the running episode now (the original's ``_done``)."""
+        self.state.require_running("done")
         expect(self._request(Command.DONE), ReplyKind.OK)
-        self._active = False
+        self.state.to(ENDED)
 
     def records(self) -> dict[str, np.ndarray]:
         msg = expect(self._request(Command.RECORDS), ReplyKind.RECORDS)

@@ -138,10 +138,9 @@ class ResetRequest:
 
 @dataclass(frozen=True)
 class StepRequest:
-    """One agent action in canonical form, validated by the client and checked
-    again by the server: payload ``{"a": [code, ...]}`` (one int per asset) or
-    ``{"a": [w_cash, w_1, ...]}`` (portfolio weights). A raw ``payload["action"]``
-    (``{asset: code}`` or a bare int) is accepted too."""
+    """One agent action in canonical form, encoded by the client's codec and only
+    checked by the server (:mod:`btgym.server.contract`): payload ``{"a": [code,
+    ...]}`` (one int per asset) or ``{"a": [w_cash, w_1, ...]}`` (portfolio weights)."""
 
     action: list
 
@@ -153,9 +152,7 @@ class StepRequest:
         p = msg.payload
         if ACTION in p:
             return cls(p[ACTION])
-        if "action" in p:
-            return cls(p["action"])
-        raise ProtocolError("step request has no action")
+        raise ProtocolError(f"step request has no action (payload key {ACTION!r})")
 
 
 @dataclass(frozen=True)
@@ -180,9 +177,9 @@ class StepReply(NamedTuple):
     the record row ``RECORD_ROW`` (:func:`pack_row` of the float row ``[reward,
     value, cash, drawdown, realized, unrealized, *positions, *actions]`` and the int
     row ``[time_ns, step, terminated, truncated]``); JSON payload (usually empty):
-    ``message`` and ``done_reason`` when not empty, ``info`` (the whole dict) when
-    the strategy customises ``get_info``, and ``layout`` (assets, action keys) in
-    the reset reply.
+    ``message`` and ``done`` (``{done_reason, bars_stepped}``) when not empty,
+    ``info`` (the whole dict) when the strategy customises ``get_info``, and
+    ``layout`` (assets, action keys) and ``notes`` (setup warnings) in the reset reply.
     """
 
     obs: dict[str, np.ndarray]
@@ -210,7 +207,7 @@ class StepReply(NamedTuple):
         info = p.get("info")
         try:
             if info is None:
-                info = layout.info_from_rows(row, ints, p.get("message", ""), p.get("done_reason"))
+                info = layout.info_from_rows(row, ints, p.get("message", ""), p.get("done"))
         except (IndexError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed obs reply: {exc!r}") from None
         return cls(obs, row[0], bool(ints[2]), bool(ints[3]), info)

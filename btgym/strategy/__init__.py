@@ -2,7 +2,7 @@
 
 - :class:`BTgymBaseStrategy`: observation / reward / done / info hooks.
 - :class:`StrategyConfig`, :class:`BrokerConfig`: frozen keyword configs.
-- :class:`StepResult`, :func:`normalize_discrete`, :func:`normalize_weights`.
+- :class:`StepResult` (actions are encoded by :mod:`btgym.server.contract`).
 """
 
 from btgym.records import FILL_KEYS
@@ -26,8 +26,6 @@ from btgym.strategy.step import (
     HOLD,
     SELL,
     StepResult,
-    normalize_discrete,
-    normalize_weights,
 )
 
 __all__ = [
@@ -51,6 +49,4 @@ __all__ = [
     "default_state_shape",
     "iso_time",
     "metadata_vector",
-    "normalize_discrete",
-    "normalize_weights",
 ]

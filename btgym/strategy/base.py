@@ -10,12 +10,17 @@ Timeline of an episode of ``n`` bars (indices 0..n-1), ``T`` = warm-up bars
 
 - bars 0..T-2 fill the first window; no decision;
 - bar T-1 is the reset observation; then every k-th bar is a decision bar;
-- the episode ends at the first bar where (checked every bar from T-1 on):
+- the episode ends at the first bar where (checked at *every* bar from T-1 on, not
+  only at decision bars, whatever ``skip_frame`` is):
   ``drawdown_call`` is hit (value ≤ start·(1 − drawdown_call/100)) → **terminated**;
   ``target_call`` is hit (value ≥ start·(1 + target_call/100)) → **terminated**;
   ``get_done()`` returns True (asked at decision bars) → **terminated**;
   it is the last bar of the data → **truncated** (the episode was cut by the data,
-  not by the agent's outcome). The final observation is of that bar.
+  not by the agent's outcome). The final observation is of that bar, so the last
+  interval may be shorter than ``k``: its length is ``info["bars_stepped"]`` on the
+  final step, and the reward is the value change over the bars actually stepped.
+- the broker value, its peak and the drawdown are updated at every bar, so
+  ``info["drawdown"]`` is measured from the highest value of any bar so far.
 
 Observations at bar t use bars ≤ t only (hooks read ``self.bar_index``).
 
@@ -97,6 +102,7 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
             )
         self._init_state()
         self._init_trading()
+        self._note_unaffordable()
         attach = getattr(self.p.channel, "attach", None)
         if attach is not None:
             attach(self)
@@ -134,7 +140,10 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         self._high_value = self.start_cash * (1.0 + cfg.target_call / 100.0)
         self._last_index = self.n_bars - 1
         self._skip = cfg.skip_frame
-        self._next_decision = self.time_dim - 1
+        self._first_decision = self._next_decision = self.time_dim - 1
+        self._prev_decision = self._first_decision
+        self.bars_stepped = 0
+        self.done_info: dict[str, Any] = {}
         self._emit = self.p.channel.emit if self.p.channel is not None else None
         # a lazy channel (the process server) reads the standard info from the records
         cls = type(self)
@@ -145,14 +154,38 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         self._rec_ints, self._rec_floats = self.records.ints, self.records.floats
         self._data0 = self.asset_datas[0] if len(self.asset_datas) == 1 else None
 
+    def _note_unaffordable(self) -> None:
+        """Note (warned once at reset) an asset that ``start_cash`` cannot buy one unit
+        of (portfolio), or whose ``fixed_stake`` it cannot pay for (discrete)."""
+        t = self.time_dim - 1
+        broker, cash = self.broker_config, self.start_cash
+        for name, stake in zip(self.asset_names, self.stakes):
+            price = float(self.bars.values[name][t, 3])
+            per_unit = broker.margin if broker.margin is not None else price / broker.leverage
+            if self.config.portfolio_actions:
+                if cash < per_unit:
+                    self.notes.append(
+                        f"start_cash={cash:g} cannot buy one unit of {name!r} (price "
+                        f"{price:.6g}, leverage {broker.leverage:g}): its portfolio weight "
+                        "makes no order; raise start_cash"
+                    )
+            elif cash < stake * per_unit:
+                self.notes.append(
+                    f"a buy or sell of fixed_stake={stake:g} units of {name!r} (price "
+                    f"{price:.6g}, leverage {broker.leverage:g}) needs {stake * per_unit:.6g} "
+                    f"but start_cash is {cash:g}: the broker will reject it; lower "
+                    "fixed_stake / order_size or raise start_cash"
+                )
+
     # ------------------------------------------------------------------ the bar loop
 
     def next(self) -> None:
         if self.finished:
             return
         t = self.bar_index = self.bar_index + 1
-        if t < self._next_decision:
+        if t < self._first_decision:  # warm-up: the first window is not full yet
             return
+        # every bar: the value, its peak and the stops (whatever skip_frame is)
         value = self.broker.getvalue()
         peak = self.peak_value
         if value > peak:
@@ -173,6 +206,8 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         if self.step_count < 0:
             self._check_alignment(t)
         self._next_decision = t + self._skip
+        self.bars_stepped = t - self._prev_decision
+        self._prev_decision = t
         broker = self.broker
         self.cash = cash = broker.getcash()
         positions = broker.positions  # .get: no empty Position the broker would then value
@@ -193,6 +228,8 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         if truncated:
             reason = "end_of_data"
         self.done_reason = reason
+        if reason:
+            self.done_info = {"done_reason": reason, "bars_stepped": self.bars_stepped}
         messages = self.broker_messages
         if messages:
             self.broker_message = "; ".join(messages)
@@ -210,11 +247,11 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         elif self._default_info:
             info = self._build_info(row, step, self._iso[t], self.broker_message)
             if reason:
-                info["done_reason"] = reason
+                info.update(self.done_info)
         else:
             info = self.get_info()
             if reason:
-                info["done_reason"] = reason
+                info.update(self.done_info)
         self.total_reward += reward
         self.prev_value = value
         result = StepResult(obs, reward, terminated, truncated, info)
@@ -242,7 +279,7 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
             self._row, self.step_count, self._iso[self.bar_index], self.broker_message
         )
         if self.done_reason:
-            info["done_reason"] = self.done_reason
+            info.update(self.done_info)
         return info
 
     def get_reward(self) -> float:

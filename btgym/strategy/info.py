@@ -15,7 +15,9 @@ Keys (every step):
   (executed / rejected / margin), ``""`` if none;
 
 and on the final step ``done_reason``: ``"drawdown_call"``, ``"target_call"``,
-``"get_done"`` (terminated) or ``"end_of_data"`` (truncated).
+``"get_done"`` (terminated) or ``"end_of_data"`` (truncated), and ``bars_stepped``:
+the bars since the previous decision (``skip_frame``, or fewer when the episode
+ended between two decision bars: a stop or the end of the data).
 
 The record row layout (float64) is ``[reward, broker_value, broker_cash, drawdown,
 realized_pnl, unrealized_pnl, *positions, *actions]``; the int row is ``[time_ns,
@@ -26,7 +28,7 @@ JSON info dict, and the client rebuilds the same dict with :func:`info_from_rows
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,10 +135,11 @@ class InfoLayout:
         floats: Sequence[float],
         ints: Sequence[int],
         message: str = "",
-        done_reason: str | None = None,
+        done: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Rebuild the info dict from the shipped rows (client side)."""
+        """Rebuild the info dict from the shipped rows (client side); ``done`` holds
+        the final step's ``done_reason`` and ``bars_stepped``."""
         info = self.build(floats, int(ints[1]), iso_time(ints[0]), message)
-        if done_reason:
-            info["done_reason"] = done_reason
+        if done:
+            info.update(done)
         return info

@@ -48,6 +48,8 @@ class StateMixin:
 
     def _init_state(self) -> None:
         custom = type(self).get_state is not StateMixin.get_state
+        self.notes: list[str] = []  # setup warnings, handed out with the reset
+        self._clip_check: set[str] = set()  # leaves checked at the first observation
         self._init_raw()
         plan = []
         for key, spec in self.state_shape.items():
@@ -60,8 +62,11 @@ class StateMixin:
             low = spec.low if math.isfinite(spec.low) else None
             high = spec.high if math.isfinite(spec.high) else None
             if key == "raw" and not custom and self._default_raw() and (low, high) != (None, None):
+                self._note_clip(key, spec, self._ohlc)
                 np.clip(self._ohlc, spec.low, spec.high, out=self._ohlc)  # once per episode
                 low = high = None
+            else:
+                self._clip_check.add(key)
             plan.append((key, getter, np.dtype(spec.dtype), spec.shape, low, high))
         self._obs_plan = plan
         self._custom_state = custom
@@ -106,12 +111,28 @@ class StateMixin:
                 raise ConfigError(
                     f"observation {key!r} has shape {arr.shape}, state_shape says {shape}"
                 )
+            if self._clip_check and key in self._clip_check:
+                self._clip_check.discard(key)
+                self._note_clip(key, self.state_shape[key], arr)
             if low is not None:
                 np.maximum(arr, low, out=arr)
             if high is not None:
                 np.minimum(arr, high, out=arr)
             obs[key] = arr
         return obs
+
+    def _note_clip(self, key: str, spec: Any, values: np.ndarray) -> None:
+        """Note (warned once at reset) when a leaf's Box would clip real values."""
+        if not spec.bounded or not values.size:
+            return
+        lo, hi = float(np.min(values)), float(np.max(values))
+        if lo < spec.low or hi > spec.high:
+            self.notes.append(
+                f"state_shape[{key!r}] is Box({spec.low:g}, {spec.high:g}) but the "
+                f"{'episode data' if key == 'raw' else 'first observation'} has values in "
+                f"[{lo:.6g}, {hi:.6g}]: observations are clipped to the Box (widen its "
+                "bounds, or normalise in get_" + key + "_state())"
+            )
 
     # ------------------------------------------------------------------ hooks
 
