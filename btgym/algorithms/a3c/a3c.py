@@ -128,9 +128,13 @@ class A3C(BaseTrainer):
             worker_rng = [_rng_from_ckpt(s) for s in saved[: cfg.num_workers]]
             worker_rng += [None] * (cfg.num_workers - len(worker_rng))
             log.info(f"resuming a3c from step {counters['env_steps']} ({self.checkpoint_file})")
-        run = _ChiefRun(self, model, optimizer, counters, worker_rng, streams, ckpt)
+        run = self._run_class()(self, model, optimizer, counters, worker_rng, streams, ckpt)
         with self._threads():
             return run.execute(callback)
+
+    def _run_class(self) -> type[_ChiefRun]:
+        """What runs one :meth:`train` call (the Ray backend swaps in its own)."""
+        return _ChiefRun
 
 
 class _Frozen:

@@ -109,7 +109,12 @@ class PPO(BaseTrainer):
             else [int(x) for x in rng.integers(2**31 - 1, size=len(streams))]
         )
         with self._threads():
-            return _PPORun(self, model, optimizer, rng, counters, ckpt).execute(seeds, callback)
+            run = self._run_class()(self, model, optimizer, rng, counters, ckpt)
+            return run.execute(seeds, callback)
+
+    def _run_class(self) -> type[_PPORun]:
+        """What runs one :meth:`train` call (the Ray backend swaps in its own)."""
+        return _PPORun
 
 
 class _PPORun:
