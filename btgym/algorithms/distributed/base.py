@@ -1,0 +1,97 @@
+"""What :class:`RayA3C` and :class:`RayPPO` add to the local trainers' constructor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from btgym.algorithms.common.config import TrainConfig
+from btgym.algorithms.common.device import resolve_device
+from btgym.algorithms.common.envs import EnvFn
+from btgym.algorithms.distributed.config import RayConfig
+from btgym.algorithms.distributed.envs import RayEnvGroup
+
+
+class RayTrainerMixin:
+    """The local trainer's constructor, with envs built in the worker actors.
+
+    Args:
+        ray_config: a :class:`RayConfig` or a dict of its keywords (address, max_restarts, ...).
+        (others: as :class:`~btgym.algorithms.common.base.BaseTrainer`; ``env_fns`` are
+        pickled to the workers, ``env_kwargs`` give each worker its own data server)
+    """
+
+    config: TrainConfig
+
+    def __init__(
+        self,
+        env_fns: Sequence[EnvFn] | EnvFn | None = None,
+        *,
+        logdir: str | os.PathLike,
+        env_kwargs: dict[str, Any] | None = None,
+        config: TrainConfig | None = None,
+        ray_config: RayConfig | dict[str, Any] | None = None,
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        **keywords: Any,
+    ) -> None:
+        if config is None:
+            config = self.config_cls.from_keywords(**keywords)  # type: ignore[attr-defined]
+        elif keywords:
+            config = config.replace(**keywords)
+        self.config = config
+        self.ray_config = RayConfig.coerce(ray_config)
+        self.logdir = Path(logdir)
+        self.device = resolve_device(self.ray_config.learner_device or config.device)
+        self.envs = RayEnvGroup(
+            self.n_workers, self.envs_per_worker, env_fns, env_kwargs, seed=config.seed
+        )
+        self._spaces = (
+            (observation_space, action_space) if observation_space and action_space else None
+        )
+        #: the worker pool while training (tests and callbacks may look at it)
+        self.pool: Any = None
+        #: rollouts lost to worker deaths in the last ``train`` call
+        self.lost_rollouts = 0
+
+    @property
+    def n_workers(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def envs_per_worker(self) -> int:
+        return 1
+
+    def global_time(self) -> int | None:
+        """The run's global time (ns): the latest over the workers' data servers
+        (``None`` before any data was served, or with ``env_fns``). While training only."""
+        times = [i.get("global_time") for i in self._data_infos() if i]
+        times = [t for t in times if t is not None]
+        return int(max(times)) if times else None
+
+    def broadcast(self, message: Any, timestamp: Any = None) -> list[dict[str, Any] | None]:
+        """Set the broadcast message on every worker's data server (while training)."""
+        pool = self._live_pool()
+        refs = [pool.call(i, "set_broadcast", message, timestamp) for i in range(pool.n)]
+        return list(pool.ray.get(refs, timeout=60))
+
+    def _data_infos(self) -> list[dict[str, Any] | None]:
+        pool = self._live_pool()
+        return list(pool.ray.get([pool.call(i, "data_info") for i in range(pool.n)], timeout=60))
+
+    def _live_pool(self) -> Any:
+        from btgym.errors import ConfigError
+
+        if self.pool is None or not self.pool.actors:
+            raise ConfigError("the Ray workers exist only while train() runs")
+        return self.pool
+
+
+def weights_of(model: Any) -> list[np.ndarray]:
+    """The model's parameters as numpy arrays (what workers load)."""
+    return [p.detach().cpu().numpy() for p in model.parameters()]

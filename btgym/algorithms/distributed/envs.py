@@ -1,0 +1,137 @@
+"""The envs of Ray worker actors, and where their data comes from.
+
+**Data across nodes: one data server per worker actor.** With ``env_kwargs`` each
+worker actor starts its own :class:`~btgym.dataserver.DataServerProcess` (a child of
+the actor, on the actor's node, over ``ipc://`` / loopback only) and its envs connect
+to it. Why not one CURVE-protected server for the whole cluster: nothing crosses the
+network but Ray's own traffic (no key to generate, hand out and rotate, no port to
+open), a reset never waits on another machine, and a worker that dies takes only its
+own server with it and gets a fresh one when Ray restarts it. The servers are seeded
+from one ``SeedSequence(run seed).spawn(n)`` (a branch of its own, so the model and
+worker streams are unchanged), so a run is reproducible and no two workers replay the
+same trials.
+
+What still holds across nodes: **train/test separation**, because every server builds
+the same domain from the same data and keywords, and the split is a pure function of
+them (``test_period`` etc.), so a train trial on any node never touches test bars;
+**global time**, per server a watermark of the latest bar it has handed out, and for
+the run the maximum over the workers' servers (:meth:`RolloutWorker.data_info`);
+**broadcast**: :meth:`RolloutWorker.set_broadcast` sets it on a worker's server, and the
+trainers' ``broadcast()`` fans it out to all of them before returning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from btgym.algorithms.common.envs import EnvFn, make_env, resolve_env_class
+from btgym.errors import ConfigError
+
+#: spawn key of the data servers' branch of the run seed (apart from the model and
+#: worker streams of :func:`~btgym.algorithms.common.seeding.spawn_streams`)
+DATA_SPAWN_KEY = 0xDA7A
+
+
+def data_seeds(seed: int | None, n: int) -> list[int]:
+    """Seeds of ``n`` workers' data servers from the run seed (fresh entropy for ``None``)."""
+    root = np.random.SeedSequence(seed, spawn_key=(DATA_SPAWN_KEY,))
+    return [int(c.generate_state(1, np.uint32)[0]) for c in root.spawn(n)]
+
+
+class RayEnvGroup:
+    """Stands in for :class:`~btgym.algorithms.common.envs.EnvGroup` with the Ray backend:
+    nothing starts on the driver; each worker actor builds its share of the envs.
+
+    Args:
+        n_workers: worker actors; envs_per_worker: envs each steps.
+        env_fns: one factory, or one per env (``n_workers * envs_per_worker``); they are
+            pickled (cloudpickle) to the worker actors, so what they reference must be
+            importable on every node.
+        env_kwargs: ``BTgymEnv`` keywords (``env_class`` picks the class); each worker
+            runs its own data server (see the module docstring).
+        seed: the run seed (data servers' seeds are spawned from it).
+    """
+
+    def __init__(
+        self,
+        n_workers: int,
+        envs_per_worker: int,
+        env_fns: Sequence[EnvFn] | EnvFn | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if (env_fns is None) == (env_kwargs is None):
+            raise ConfigError("a trainer needs env_fns or env_kwargs (exactly one)")
+        self.n_workers, self.envs_per_worker = n_workers, envs_per_worker
+        self.env_kwargs = dict(env_kwargs) if env_kwargs is not None else None
+        n = n_workers * envs_per_worker
+        self.fns: list[EnvFn] | None = None
+        if env_fns is not None:
+            fns = [env_fns] * n if callable(env_fns) else list(env_fns)
+            if len(fns) == 1:
+                fns = fns * n
+            if len(fns) != n:
+                raise ConfigError(
+                    f"got {len(fns)} env_fns for {n_workers} workers x {envs_per_worker} envs"
+                )
+            self.fns = fns
+        self.seeds = data_seeds((self.env_kwargs or {}).get("seed", seed), n_workers)
+
+    def worker_spec(self, i: int) -> dict[str, Any]:
+        """What worker ``i`` needs to build its envs (travels to the actor)."""
+        k = self.envs_per_worker
+        if self.fns is not None:
+            return {"fns": self.fns[i * k : (i + 1) * k]}
+        return {"kwargs": self.env_kwargs, "data_seed": self.seeds[i], "n": k}
+
+    def spaces(self) -> tuple[gym.Space, gym.Space]:
+        """Observation and action space, from a short-lived env on the driver."""
+        env = self.fns[0]() if self.fns is not None else make_env(self.env_kwargs or {})
+        try:
+            return env.observation_space, env.action_space
+        finally:
+            env.close()
+
+    def close(self) -> None:
+        """Nothing is shared on the driver."""
+
+
+class WorkerEnvs:
+    """A worker actor's envs and the data server it owns (built inside the actor)."""
+
+    def __init__(self, spec: dict[str, Any], seed_offset: int = 0) -> None:
+        self._owner: Any = None
+        if "fns" in spec:
+            self.fns = list(spec["fns"])
+            return
+        from btgym.envs.vector import make_env_fns
+
+        kw = dict(spec["kwargs"])
+        kw.pop("seed", None)
+        cls = resolve_env_class(kw.pop("env_class", None))
+        seed = (int(spec["data_seed"]) + seed_offset) % 2**32
+        self._owner = make_env_fns(int(spec["n"]), env_class=cls, seed=seed, **kw)
+        self.fns = list(self._owner)
+
+    @property
+    def data_address(self) -> str | None:
+        return getattr(self._owner, "data_address", None)
+
+    def data_client(self) -> Any:
+        """A client of this worker's data server (``None`` with ``env_fns``)."""
+        if self.data_address is None:
+            return None
+        from btgym.dataserver import DataClient
+
+        return DataClient(self.data_address)
+
+    def close(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            with contextlib.suppress(Exception):
+                owner.close()
