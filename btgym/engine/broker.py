@@ -129,8 +129,14 @@ class BatchBroker:
 
     # ------------------------------------------------------------------ orders
 
-    def submit(self, lanes: np.ndarray, sizes: np.ndarray, prices: np.ndarray,
-               kinds: np.ndarray, order: np.ndarray | None = None) -> None:  # fmt: skip
+    def submit(
+        self,
+        lanes: np.ndarray,
+        sizes: np.ndarray,
+        prices: np.ndarray,
+        kinds: np.ndarray,
+        order: np.ndarray | None = None,
+    ) -> None:
         """Place market orders (``sizes`` (m, k) signed, 0: none) created at ``prices``
         (the closes of the decision bar); ``order`` (m, k): submission sequence of
         asset indices (default: asset order)."""

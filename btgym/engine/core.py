@@ -43,8 +43,14 @@ class BatchEpisodes:
         hooks: vectorized observation / reward / done hooks (default: the strategy's).
     """
 
-    def __init__(self, n: int, strategy: Any, broker: Any, data_names: tuple[str, ...],
-                 hooks: EngineHooks | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        n: int,
+        strategy: Any,
+        broker: Any,
+        data_names: tuple[str, ...],
+        hooks: EngineHooks | None = None,
+    ) -> None:
         self.n = n
         self.config = strategy
         self.data_names = tuple(data_names)
@@ -53,8 +59,9 @@ class BatchEpisodes:
         self._asset_cols = [self.data_names.index(a) for a in self.asset_names]
         self.portfolio = bool(strategy.portfolio_actions)
         self.start_cash = float(broker.start_cash)
-        self.broker = BatchBroker(n, self.k, broker.start_cash, broker.broker_commission,
-                                  broker.leverage)  # fmt: skip
+        self.broker = BatchBroker(
+            n, self.k, broker.start_cash, broker.broker_commission, broker.leverage
+        )
         self.stakes = np.array([strategy.stake(a) for a in self.asset_names])
         raw = strategy.state_shape.get("raw")
         self.time_dim = int(raw.shape[0]) if raw is not None else 1

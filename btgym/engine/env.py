@@ -52,8 +52,9 @@ class _EngineBase:
         self.action_keys = self.asset_names
         if strat.portfolio_actions:
             self.action_keys = (self.cash_name, *self.asset_names)
-        self.core = BatchEpisodes(n, strat, self.config["broker"], self.setup.data_names,
-                                  hooks=self.setup.hooks)  # fmt: skip
+        self.core = BatchEpisodes(
+            n, strat, self.config["broker"], self.setup.data_names, hooks=self.setup.hooks
+        )
         self._samplers = [LaneSampler(self.setup.domain) for _ in range(n)]
         self._lane_rngs: list[np.random.Generator | None] = [None] * n
         self._options: tuple[dict, dict] = ({}, {})
@@ -102,8 +103,9 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, actions: str | None = None, messages: bool = False,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, num_envs: int = 1, actions: str | None = None, messages: bool = False, **kwargs: Any
+    ) -> None:
         if int(num_envs) < 1:
             raise ConfigError(f"num_envs must be ≥ 1, got {num_envs!r}")
         self.num_envs = int(num_envs)
@@ -117,8 +119,9 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         self._needs_reset = True
         self._autoreset = np.zeros(self.num_envs, bool)
 
-    def reset(self, *, seed: int | Sequence[int] | None = None,
-              options: Mapping[str, Any] | None = None) -> tuple[dict, dict]:  # fmt: skip
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[dict, dict]:
         """Reset every lane (see the class doc for seeding)."""
         self._check_open()
         if seed is None:
@@ -180,8 +183,9 @@ class EngineEnv(_EngineBase, gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
-    def __init__(self, render_mode: str | None = None, actions: str | None = None,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, render_mode: str | None = None, actions: str | None = None, **kwargs: Any
+    ) -> None:
         if render_mode is not None:
             raise ConfigError(
                 f"the vector engine does not render (render_mode={render_mode!r}); use the "
@@ -193,8 +197,9 @@ class EngineEnv(_EngineBase, gym.Env):
         self.action_space = single_action_space(self.kind, self.asset_names)
         self._needs_reset = True
 
-    def reset(self, *, seed: int | None = None,
-              options: Mapping[str, Any] | None = None) -> tuple[dict, dict]:  # fmt: skip
+    def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[dict, dict]:
         """Start a new episode (same seed, same episode as the backtrader engine's)."""
         self._check_open()
         super().reset(seed=seed)

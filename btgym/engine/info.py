@@ -68,8 +68,12 @@ def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> d
     return info
 
 
-def batch_info(core: BatchEpisodes, lanes: np.ndarray | None, action_keys: tuple[str, ...],
-               messages: bool = False) -> dict[str, Any]:  # fmt: skip
+def batch_info(
+    core: BatchEpisodes,
+    lanes: np.ndarray | None,
+    action_keys: tuple[str, ...],
+    messages: bool = False,
+) -> dict[str, Any]:
     """Batched info: one array per standard key (``time`` as ``datetime64[ns]``,
     ``position`` / ``action`` as ``{name: array}``); ``done_reason`` (object array)
     with its ``_done_reason`` mask where some lane ended; ``broker_message`` only when

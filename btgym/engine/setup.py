@@ -37,11 +37,33 @@ COMPONENTS: dict[str, type] = {
 }
 #: the backtrader server's and renderer's keywords: accepted (a BTgymEnv keyword set
 #: works unchanged) and without effect here.
-IGNORED = {"mode", "transport", "host", "port", "allow_remote", "connect_timeout", "timeout",
-           "reset_timeout", "data_timeout", "log_level", "data_port", "network_address",
-           "data_network_address", "render_ylabel"}  # fmt: skip
-ENV_KEYWORDS = {"server", "dataset", "strategy", "engine", "data_master", "data_address",
-                "verbose", "config", "hooks"}  # fmt: skip
+IGNORED = {
+    "mode",
+    "transport",
+    "host",
+    "port",
+    "allow_remote",
+    "connect_timeout",
+    "timeout",
+    "reset_timeout",
+    "data_timeout",
+    "log_level",
+    "data_port",
+    "network_address",
+    "data_network_address",
+    "render_ylabel",
+}
+ENV_KEYWORDS = {
+    "server",
+    "dataset",
+    "strategy",
+    "engine",
+    "data_master",
+    "data_address",
+    "verbose",
+    "config",
+    "hooks",
+}
 SAMPLE_KEYS = ("get_new", "sample_type", "timestamp", "b_alpha", "b_beta")
 _BACKTRADER = "use the backtrader engine (BTgymEnv without engine='vector') for it"
 
@@ -84,10 +106,11 @@ class EngineSetup:
             raise unsupported("a shared data server (data_master=False / data_address=)")
         data_cfg = ready.get("data") or DataConfig(**parts["data"])
         domain = env.get("dataset")
-        names = tuple(getattr(domain, "data_names", None) or data_cfg.data_names or ())
-        if not names and isinstance(data_cfg.filename, Mapping):
-            names = tuple(data_cfg.filename)
-        names = names or ("default_asset",)
+        if domain is None:
+            domain = make_domain(data_cfg)
+        if not getattr(domain, "is_ready", True):
+            domain.reset()
+        names = tuple(getattr(domain, "data_names", None) or ("default_asset",))
         strat_kw = dict(parts["strategy"])
         strat_kw.setdefault("asset_names", names)
         if portfolio:
@@ -96,10 +119,6 @@ class EngineSetup:
         broker = ready.get("broker") or BrokerConfig(**parts["broker"])
         check_broker(broker)
         configs = {"data": data_cfg, "strategy": strategy, "broker": broker}
-        if domain is None:
-            domain = make_domain(data_cfg)
-        if not getattr(domain, "is_ready", True):
-            domain.reset()
         hooks = env.get("hooks")
         if hooks is not None and isinstance(hooks, type):
             hooks = hooks()
@@ -114,8 +133,10 @@ class EngineSetup:
 def route(kwargs: Mapping[str, Any]) -> dict[str, dict]:
     """Split keywords by component (``"env"`` for the env's own); unknown →
     :class:`~btgym.errors.UnknownKeywordError` with close matches."""
-    names = {c: set(cls.field_names() if hasattr(cls, "field_names") else cls.keys())
-             for c, cls in COMPONENTS.items()}  # fmt: skip
+    names = {
+        c: set(cls.field_names() if hasattr(cls, "field_names") else cls.keys())
+        for c, cls in COMPONENTS.items()
+    }
     out: dict[str, dict] = {c: {} for c in (*COMPONENTS, "env")}
     for key, value in kwargs.items():
         hit = False
@@ -207,8 +228,9 @@ class _SingleEpisode:
         return self.episode
 
 
-def draw_reset(np_random: np.random.Generator, seed: int | None, domain: Any, owner: bool,
-               trial_cfg: dict) -> int:  # fmt: skip
+def draw_reset(
+    np_random: np.random.Generator, seed: int | None, domain: Any, owner: bool, trial_cfg: dict
+) -> int:
     """BTgymEnv.reset's draws: the episode seed, then (seeded reset) the domain's seed."""
     episode_seed = int(np_random.integers(2**62))
     if seed is not None:
