@@ -154,10 +154,10 @@ def _raise_interrupt(*_: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from btgym.algorithms import get_algo
+    from btgym.algorithms.distributed.cli import trainer_for
 
     env_kw = env_keywords(args)
-    cls = get_algo(args.algo)
+    cls, backend_kw = trainer_for(args)
     workers_key = "num_workers" if args.algo == "a3c" else "num_envs"
     keywords: dict[str, Any] = {
         workers_key: args.workers,
@@ -168,6 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "image_every": args.image_every,
     }
     keywords.update(parse_pairs(args.set, "--set"))
+    keywords.update(backend_kw)
     logdir = Path(args.logdir)
     print(f"btgym train: {args.algo.upper()} on {env_kw['filename']} -> {logdir}", flush=True)
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="trainer keyword, e.g. --set lr=3e-4 --set 'policy={\"lstm\": true}'",
     )
     t.add_argument("--no-image", action="store_true", help="skip the final episode.png")
+    from btgym.algorithms.distributed.cli import add_backend_args
+
+    add_backend_args(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="run test episodes of a trained policy")
