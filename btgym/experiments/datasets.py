@@ -22,12 +22,43 @@ LOCK_STALE_S = 600.0
 _SPLIT_KEYWORDS = ("train", "val", "test")
 
 
-def load_data(data: Mapping[str, Any]) -> tuple[Any, str]:
-    """``(bars, fingerprint)`` of a resolved DataRef dict."""
-    from btgym.datafeed import load_bars
+_CACHE: dict[str, tuple[Any, Any, str]] = {}
+_CACHE_SIZE = 4
 
+
+def _stat_key(data: Mapping[str, Any]) -> Any:
+    out = []
+    for f in data_files(data):
+        try:
+            st = os.stat(f)
+        except OSError:
+            return None
+        out.append((f, st.st_mtime_ns, st.st_size))
+    return out
+
+
+def load_data(data: Mapping[str, Any]) -> tuple[Any, str]:
+    """``(bars, fingerprint)`` of a resolved DataRef dict.
+
+    A process keeps the last few loads, keyed by the DataRef and each file's
+    modification time and size, so a worker running many runs on one file parses it
+    once (a changed file is loaded and fingerprinted again).
+    """
+    from btgym.datafeed import load_bars
+    from btgym.experiments.config import canonical_json
+
+    key = canonical_json(data)
+    stat = _stat_key(data)
+    hit = _CACHE.get(key)
+    if hit is not None and stat is not None and hit[0] == stat:
+        return hit[1], hit[2]
     bars = load_bars(**{k: v for k, v in data.items() if v is not None})
-    return bars, data_fingerprint(bars)
+    fp = data_fingerprint(bars)
+    if stat is not None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = (stat, bars, fp)
+    return bars, fp
 
 
 def data_files(data: Mapping[str, Any]) -> list[str]:

@@ -94,6 +94,10 @@ def resolve_run_config(
     where = f"{ws.name}.{unit.name}.{ms.name}"
     fs = featureset_dict(unit.featureset)
     n_features = _n_features(unit.featureset)
+    model = resolve_model(ms.model, ms.params, n_features, f"{where}.model")
+    # one place for epochs: the top level (a sweep path), the spec's value or the class's
+    class_epochs = model["params"].pop("epochs", None)
+    epochs = int(ms.epochs) if ms.epochs is not None else class_epochs
     return {
         "kind": "supervised",
         "experiment": experiment,
@@ -106,8 +110,8 @@ def resolve_run_config(
         "featureset": fs,
         "split": resolve_split(unit.split, f"{where}.split"),
         "dataset_params": to_jsonable({**DATASET_DEFAULTS, **dict(unit.dataset_params)}),
-        "model": resolve_model(ms.model, ms.params, n_features, f"{where}.model"),
-        "epochs": None if ms.epochs is None else int(ms.epochs),
+        "model": model,
+        "epochs": epochs,
         "seed": int(ms.seed),
         "btgym": btgym.__version__,
     }
