@@ -8,6 +8,11 @@ server is reported within a fraction of a second as the child's own exception
 :class:`~btgym.errors.ServerTimeoutError` after ``timeout`` seconds. After a
 failed exchange the REQ socket is rebuilt ("lazy pirate"), so the client stays
 usable once the server is back.
+
+The endpoint may be an *address* (see :class:`btgym.comm.session.Address`): its
+session token is sent as the first frame of every request, its CURVE keys make the
+socket a CURVE client, and its ``pid`` (a server on this machine) is watched like
+an owned process: a server found dead is reported within a slice, not a timeout.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import numpy as np
 import zmq
 
 from btgym.comm import wire
-from btgym.comm.process import ChildProcess
-from btgym.errors import CommError, ServerTimeoutError
+from btgym.comm.process import ChildProcess, _pid_running
+from btgym.comm.session import CLIENT_LIMITS, Address, CurveKeys, Limits
+from btgym.errors import CommError, RemoteError, ServerDiedError, ServerTimeoutError
 
 _SLICE_MS = 100
 
@@ -39,6 +45,10 @@ class ReqClient:
             (e.g. :class:`~btgym.errors.DataServerError`).
         copy_replies: receive replies as ``bytes`` (cheaper for small replies, e.g.
             per-step observations) instead of zero-copy frames (better for big arrays).
+        token: the session token (overrides the address's).
+        curve: CURVE client keys (override the address's).
+        limits: inbound size limits of the replies.
+        remote_cls: raised for a server's error that is not a named btgym error.
     """
 
     def __init__(
@@ -49,8 +59,19 @@ class ReqClient:
         name: str = "server",
         error_cls: type[CommError] = ServerTimeoutError,
         copy_replies: bool = False,
+        token: bytes | None = None,
+        curve: CurveKeys | None = None,
+        limits: Limits = CLIENT_LIMITS,
+        remote_cls: type[RemoteError] = RemoteError,
     ) -> None:
-        self.endpoint = endpoint
+        address = Address.parse(endpoint)
+        self.endpoint = address.endpoint
+        self.token = token if token is not None else address.token
+        self.curve = curve if curve is not None else address.curve
+        self.limits = limits
+        self.remote_cls = remote_cls
+        #: pid of a server on this machine to watch while waiting (``None``: don't).
+        self.peer_pid: int | None = address.pid if process is None else None
         self.copy_replies = copy_replies
         self.timeout = float(timeout)
         self.process = process
@@ -66,6 +87,9 @@ class ReqClient:
         sock = self._ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVTIMEO, _SLICE_MS)  # receive in slices: no poll per request
+        self.limits.apply(sock)
+        if self.curve is not None:
+            self.curve.apply_client(sock)
         sock.connect(self.endpoint)
         self._sock = sock
 
@@ -105,6 +129,8 @@ class ReqClient:
 
     def _exchange(self, frames: list, kind: str, timeout: float | None) -> wire.Message:
         sock = self._sock
+        if self.token is not None:
+            frames = [self.token, *frames]
         sock.send_multipart(frames, copy=wire.copy_is_cheaper(frames))
         limit = self.timeout if timeout is None else float(timeout)
         deadline = time.monotonic() + limit
@@ -115,6 +141,13 @@ class ReqClient:
                 if self.process is not None and not self.process.is_alive():
                     self._reset_socket()
                     raise self.process.death_report() from None
+                pid = self.peer_pid
+                if pid is not None and not _pid_running(pid):
+                    self._reset_socket()
+                    self.peer_pid = None
+                    raise ServerDiedError(
+                        f"{self.name} at {self.endpoint} (pid {pid}) is gone"
+                    ) from None
                 if time.monotonic() >= deadline:
                     self._reset_socket()
                     err = self.error_cls if issubclass(self.error_cls, CommError) else CommError
@@ -122,8 +155,8 @@ class ReqClient:
                         f"{self.name} at {self.endpoint} did not answer {kind!r} within {limit:g} s"
                     ) from None
                 continue
-            msg = wire.decode(received, self._decode_cache)
-            wire.raise_remote(msg, context=self.name)
+            msg = wire.decode(received, self._decode_cache, self.limits.max_header)
+            wire.raise_remote(msg, context=self.name, fallback=self.remote_cls)
             return msg
 
     def close(self) -> None:

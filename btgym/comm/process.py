@@ -37,7 +37,9 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from btgym.errors import RemoteError, ServerDiedError, ServerTimeoutError
+from btgym.comm import endpoints
+from btgym.comm.remote import error_attrs, rebuild
+from btgym.errors import ServerDiedError, ServerTimeoutError
 from btgym.log import get_logger, setup_logging
 
 log = get_logger(__name__)
@@ -96,20 +98,28 @@ def watch_owner(owner_pid: int, interval: float = 0.5) -> None:
             libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     parent = os.getppid()
     if parent == 1 or not _alive(owner_pid):
-        os._exit(3)
+        _owner_gone()
 
     def loop() -> None:
         while True:
             time.sleep(interval)
             if os.getppid() != parent or not _alive(owner_pid):
-                os._exit(3)
+                _owner_gone()
 
     threading.Thread(target=loop, name="btgym-parent-watch", daemon=True).start()
+
+
+def _owner_gone() -> None:
+    """The owner died: remove the ipc directories made here (nobody else will), exit."""
+    with contextlib.suppress(BaseException):
+        endpoints.remove_owned()
+    os._exit(3)
 
 
 def _child_main(
     target: Callable[..., None], conn: Any, parent_pid: int, log_level: int, kwargs: dict[str, Any]
 ) -> None:
+    endpoints.set_owner(parent_pid)
     watch_owner(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -128,7 +138,7 @@ def _child_main(
             return
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         with contextlib.suppress(Exception):
-            conn.send(("error", type(exc).__name__, str(exc), tb))
+            conn.send(("error", type(exc).__name__, str(exc), tb, error_attrs(exc)))
         if announced:
             raise
         sys.exit(1)
@@ -140,6 +150,7 @@ def _child_main(
 # --------------------------------------------------------------------------- parent side
 
 _PREP_LOCK = threading.RLock()
+_SWEPT = {"done": False}
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
 
 
@@ -246,7 +257,7 @@ class ChildProcess:
             args=(target, child_conn, os.getpid(), log_level, dict(kwargs or {})),
         )
         self._child_conn = child_conn
-        self._error: tuple[str, str, str] | None = None
+        self._error: tuple | None = None
         self._stopped = False
         self._exitcode: int | None = None
         self._pid: int | None = None
@@ -282,6 +293,12 @@ class ChildProcess:
     def launch(self) -> None:
         """Start the child without waiting (pair with :meth:`wait_ready`), so several
         children can start in parallel."""
+        if not _SWEPT["done"]:  # the first start in this process: leftovers of dead owners
+            _SWEPT["done"] = True
+            with contextlib.suppress(Exception):
+                stale = endpoints.sweep_stale()
+                if stale:
+                    log.info(f"removed {len(stale)} ipc dir(s) of btgym processes gone")
         with _main_module_if_needed(self._proc._args), _allow_from_daemon():
             self._proc.start()
         _LIVE.add(self)
@@ -320,7 +337,7 @@ class ChildProcess:
         except (EOFError, OSError):
             return None
         if msg and msg[0] == "error":
-            self._error = (msg[1], msg[2], msg[3])
+            self._error = tuple(msg[1:5])
         return msg
 
     def _drain(self) -> None:
@@ -329,11 +346,13 @@ class ChildProcess:
                 if self._read() is None:
                     break
 
-    def _remote_error(self, what: str) -> RemoteError:
-        etype, emsg, tb = self._error or ("", "", "")
-        return RemoteError(f"{self.name} {what}: {etype}: {emsg}", etype, tb)
+    def _remote_error(self, what: str) -> BaseException:
+        """The child's exception: the same :mod:`btgym.errors` class when it is one
+        (its traceback as ``remote_traceback`` and ``__cause__``), else RemoteError."""
+        etype, emsg, tb, attrs = (*(self._error or ("", "", "")), None)[:4]
+        return rebuild(etype, emsg, tb, attrs, context=f"{self.name} {what}")
 
-    def death_report(self) -> ServerDiedError | RemoteError:
+    def death_report(self) -> BaseException:
         """The error to raise for a child found dead: its own exception if it sent
         one, else its exit code / signal."""
         self._drain()

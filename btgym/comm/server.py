@@ -7,7 +7,15 @@
 - an exception in the handler is answered with an ``error`` message carrying the
   traceback, so the client raises it as :class:`~btgym.errors.RemoteError`;
 - the handler ends the loop by raising :class:`StopServing` (after which the reply
-  it carries is sent) or when ``should_stop()`` turns true.
+  it carries is sent) or when ``should_stop()`` turns true;
+- with ``sessions``, a request's first frame must be one session's token (a bytes
+  comparison, no parsing) and its kind one that session may send; anything else is
+  answered with a :class:`~btgym.errors.SessionError` reply, reaches no handler and
+  is logged at most once per few seconds (see :mod:`btgym.comm.session`);
+- ``limits`` bound every inbound frame (``ZMQ_MAXMSGSIZE``, enforced by libzmq
+  before allocation), the header size and the frame count;
+- beyond loopback (``allow_remote=True``) ``curve`` keys are mandatory: the socket
+  is a CURVE server that admits only the run's client key.
 """
 
 from __future__ import annotations
@@ -21,7 +29,16 @@ import numpy as np
 import zmq
 
 from btgym.comm import endpoints, wire
-from btgym.errors import ProtocolError
+from btgym.comm.session import (
+    SERVER_LIMITS,
+    CurveKeys,
+    Limits,
+    RateLimitedLog,
+    Session,
+    find_session,
+    start_authenticator,
+)
+from btgym.errors import ConfigError, ProtocolError, SessionError
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -60,6 +77,10 @@ def serve(
     idle: Callable[[], None] | None = None,
     poll_ms: int = 500,
     copy_requests: bool = False,
+    sessions: tuple[Session, ...] | None = None,
+    limits: Limits = SERVER_LIMITS,
+    curve: CurveKeys | None = None,
+    ipc_path: str | None = None,
 ) -> None:
     """Bind a REP socket, call ``ready(endpoint)``, and serve until stopped.
 
@@ -72,24 +93,46 @@ def serve(
         poll_ms: the receive poll slice.
         copy_requests: receive requests as ``bytes`` (cheaper for small requests, e.g.
             per-step actions) instead of zero-copy frames.
+        sessions: the sessions accepted (``None``: no token checked, for tests of the
+            framing only; every btgym server passes its owner's sessions).
+        limits: inbound size limits.
+        curve: CURVE keys (with the server's secret); mandatory with ``allow_remote``.
+        ipc_path: bind this ipc socket file (a restarted server keeps its endpoint).
     """
+    if allow_remote and curve is None:
+        raise ConfigError(
+            f"{name}: binding beyond loopback (allow_remote=True) needs CURVE keys "
+            "(btgym.comm.session.CurveKeys.generate())"
+        )
     ctx = zmq.Context()  # our own: terminating it flushes the last reply
     sock = ctx.socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
+    limits.apply(sock)
+    auth = None
     linger = 0
     try:
-        endpoint, tmp = endpoints.bind(sock, transport, host, port, name, allow_remote)
+        if curve is not None:
+            auth = start_authenticator(ctx, curve)
+            curve.apply_server(sock)
+        endpoint, tmp = endpoints.bind(
+            sock, transport, host, port, name, allow_remote, ipc_path=ipc_path
+        )
     except BaseException:
         sock.close(linger=0)
+        if auth is not None:
+            auth.stop()
         ctx.term()
         raise
     try:
         ready(endpoint)
-        _loop(sock, handle, idle, poll_ms, name, copy_requests)
+        _loop(sock, handle, idle, poll_ms, name, copy_requests, sessions, limits)
         linger = STOP_FLUSH_MS  # stopped on request: deliver the STOP reply first
     finally:
         with contextlib.suppress(Exception):
             sock.close(linger=linger)
+        if auth is not None:
+            with contextlib.suppress(Exception):
+                auth.stop()
         with contextlib.suppress(Exception):
             ctx.term()  # blocks until the reply is out (at most ``linger``)
         endpoints.cleanup(tmp)
@@ -102,10 +145,14 @@ def _loop(
     poll_ms: int,
     name: str,
     copy_requests: bool = False,
+    sessions: tuple[Session, ...] | None = None,
+    limits: Limits = SERVER_LIMITS,
 ) -> None:
     sock.setsockopt(zmq.RCVTIMEO, poll_ms)  # receive in slices: no poll per request
     decode_cache: dict = {}
     encode_cache: dict = {}
+    refused = RateLimitedLog(log)
+    max_frames = limits.max_frames + (1 if sessions is not None else 0)
     while True:
         try:
             frames = sock.recv_multipart(copy=copy_requests)
@@ -113,14 +160,29 @@ def _loop(
             if idle is not None:
                 idle()
             continue
+        session = None
         try:
-            msg = wire.decode(frames, decode_cache)
+            if len(frames) > max_frames:
+                raise ProtocolError(f"{len(frames)} frames exceed {limits.max_frames}")
+            if sessions is not None:
+                first = frames[0]
+                token = first if copy_requests else first.bytes
+                session = find_session(sessions, token) if len(frames) > 1 else None
+                if session is None:
+                    raise SessionError(f"{name}: request without a valid session token")
+                frames = frames[1:]
+            msg = wire.decode(frames, decode_cache, limits.max_header)
+            if session is not None and not session.allows(msg.kind):
+                raise SessionError(
+                    f"{name}: command {msg.kind[:64]!r} is not allowed to the "
+                    f"{session.name} session"
+                )
             reply = handle(msg)
         except StopServing as stop:
             _send(sock, stop.reply)
             return
-        except ProtocolError as exc:
-            log.warning(f"{name}: malformed request: {exc}")
+        except (ProtocolError, SessionError) as exc:
+            refused.warning(f"{name}: refused request: {exc}")
             sock.send_multipart(wire.error_message(exc, where=name), copy=False)
             continue
         except Exception as exc:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from btgym.comm.remote import error_attrs, rebuild
 from btgym.errors import ProtocolError, RemoteError
 
 VERSION = 1
@@ -113,14 +114,18 @@ def encode(
     specs = [{"name": n, "dtype": d, "shape": list(sh)} for n, d, sh in layout]
     header = {"v": VERSION, "kind": kind, "payload": dict(payload or {}), "arrays": specs}
     head = _ENCODER.encode(header).encode()
-    if key is not None:
+    if key is not None and len(head) <= CACHEABLE_HEADER:
         if len(cache) >= _CACHE_SIZE:
             cache.clear()
         cache[key] = head
     return [head, *buffers]
 
 
-def decode(frames: Sequence[bytes | memoryview | Any], cache: dict | None = None) -> Message:
+def decode(
+    frames: Sequence[bytes | memoryview | Any],
+    cache: dict | None = None,
+    max_header: int | None = None,
+) -> Message:
     """Decode frames produced by :func:`encode`.
 
     Args:
@@ -128,6 +133,9 @@ def decode(frames: Sequence[bytes | memoryview | Any], cache: dict | None = None
         cache: a dict owned by the caller: parsed headers are kept there by their
             bytes, so a receiver of repeated message layouts parses each JSON header
             once (buffers are still checked against the header's sizes every time).
+            Only headers up to :data:`CACHEABLE_HEADER` bytes are kept, at most
+            ``_CACHE_SIZE`` of them: the cache never holds more than 128 KiB.
+        max_header: most bytes of the header (checked before it is copied or parsed).
 
     Raises:
         ProtocolError: on anything malformed (bad JSON, unknown dtype, size mismatch,
@@ -136,12 +144,14 @@ def decode(frames: Sequence[bytes | memoryview | Any], cache: dict | None = None
     if not frames:
         raise ProtocolError("empty message")
     raw = [f.buffer if hasattr(f, "buffer") else f for f in frames]
+    if max_header is not None and len(raw[0]) > max_header:
+        raise ProtocolError(f"message header of {len(raw[0])} bytes exceeds {max_header}")
     head = bytes(raw[0])
     parsed = cache.get(head) if cache is not None else None
     cached = parsed is not None
     if not cached:
         parsed = _parse_header(head)
-        if cache is not None and _flat(parsed[1]):
+        if cache is not None and len(head) <= CACHEABLE_HEADER and _flat(parsed[1]):
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
             cache[head] = parsed
@@ -191,6 +201,8 @@ def _parse_header(head: bytes) -> tuple[str, dict[str, Any], list[tuple]]:
 
 #: most entries of an encode/decode header cache (cleared when full).
 _CACHE_SIZE = 64
+#: largest header kept in a cache (bytes): a cache holds at most 64 × 2 KiB.
+CACHEABLE_HEADER = 2048
 
 #: whitelisted dtype strings → dtypes (a dict lookup per array on the hot path).
 _DTYPE_OF = {s: np.dtype(s) for s in ALLOWED_DTYPES}
@@ -213,22 +225,31 @@ def _spec(spec: Any) -> tuple[str, np.dtype, tuple[int, ...], int]:
 def error_message(exc: BaseException, where: str = "") -> list[bytes | memoryview]:
     """Encode an exception (with its traceback) as an ``error`` message."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return encode(
-        ERROR, {"type": type(exc).__name__, "message": str(exc), "traceback": tb, "where": where}
-    )
+    payload = {"type": type(exc).__name__, "message": str(exc), "traceback": tb, "where": where}
+    attrs = error_attrs(exc)
+    if attrs:
+        payload["attrs"] = attrs
+    return encode(ERROR, payload)
 
 
-def raise_remote(msg: Message, context: str = "") -> None:
-    """Raise :class:`RemoteError` if ``msg`` is an ``error`` message, else return."""
+def raise_remote(
+    msg: Message, context: str = "", fallback: type[RemoteError] = RemoteError
+) -> None:
+    """If ``msg`` is an ``error`` message, raise it: as the same :mod:`btgym.errors`
+    class when it names one (the child's traceback attached, see
+    :func:`btgym.comm.remote.rebuild`), else as :class:`RemoteError`."""
     if msg.kind != ERROR:
         return
     p = msg.payload
     where = f" ({p.get('where')})" if p.get("where") else ""
-    prefix = f"{context}: " if context else ""
-    raise RemoteError(
-        f"{prefix}{p.get('type', 'Error')}{where}: {p.get('message', '')}",
-        remote_type=str(p.get("type", "")),
-        remote_traceback=str(p.get("traceback", "")),
+    attrs = p.get("attrs")
+    raise rebuild(
+        str(p.get("type", "Error")),
+        str(p.get("message", "")),
+        str(p.get("traceback", "")),
+        attrs if isinstance(attrs, dict) else None,
+        context=f"{context}{where}" if context else where.strip(" ()"),
+        fallback=fallback,
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from btgym.datafeed.csvhints import check_layout, check_utf8, strip_quotes
 from btgym.datafeed.timeutil import NS_PER_DAY
 from btgym.errors import ConfigError, DataFileNotFoundError, DataParseError, check_keywords
 
@@ -57,6 +58,8 @@ class ParsingParams:
             stamps are converted to UTC and made naive. ``None``: keep them as they are.
             Epoch stamps are UTC already and take no timezone.
         timeframe: bar length in minutes.
+        max_price: the largest believable price; above it (or non-finite, or <= 0) a
+            row is refused with ``DataValidationError`` (file, line, column).
     """
 
     sep: str = ";"
@@ -71,12 +74,21 @@ class ParsingParams:
     datetime_format: str | None = HISTDATA_FORMAT
     timezone: str | None = None
     timeframe: int = 1
+    max_price: float = 1e12
 
     def __post_init__(self) -> None:
         if not isinstance(self.sep, str) or len(self.sep) != 1 or self.sep in '\r\n"':
             raise ConfigError(f"parsing_params.sep must be one character, got {self.sep!r}")
         if self.header is not None and (not isinstance(self.header, int) or self.header < 0):
             raise ConfigError("parsing_params.header must be None or a line number >= 0")
+        if not (
+            isinstance(self.max_price, int | float)
+            and not isinstance(self.max_price, bool)
+            and 0 < self.max_price < float("inf")
+        ):
+            raise ConfigError(
+                f"parsing_params.max_price must be a positive finite number, got {self.max_price!r}"
+            )
         if int(self.timeframe) <= 0:
             raise ConfigError(f"parsing_params.timeframe must be > 0 minutes, got {self.timeframe}")
         if self.names is not None:
@@ -140,6 +152,7 @@ def read_bar_file(path: str | Path, params: ParsingParams = HISTDATA) -> ParsedF
         raise DataFileNotFoundError(f"data file not found: {str(p)!r}")
     raw = p.read_bytes()
     skipped, body, header_names = _split_header(raw, params, str(p))
+    body = strip_quotes(body)
     names = params.names or header_names
     cols = {
         f: _resolve(getattr(params, f), names, f, str(p), params)
@@ -150,6 +163,7 @@ def read_bar_file(path: str | Path, params: ParsingParams = HISTDATA) -> ParsedF
         empty = np.zeros(0, dtype=np.int64)
         return ParsedFile(str(p), empty, np.zeros((0, 5)), empty, dt_name)
     fast = params.datetime_format == HISTDATA_FORMAT and params.sep != " "
+    check_layout(body, params.sep, cols, skipped, str(p))
     blank = _check_field_counts(body, params.sep, skipped, str(p))
     if fast:
         _check_one_space(body, skipped, str(p), dt_name)
@@ -157,8 +171,18 @@ def read_bar_file(path: str | Path, params: ParsingParams = HISTDATA) -> ParsedF
     usecols, dtypes, where = _layout(cols, fast, params)
     try:
         table = _read_table(body, params.sep, usecols, dtypes)
-    except (ValueError, pd.errors.ParserError) as exc:
-        _diagnose(body, params, usecols, where, skipped, str(p), names, exc)
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError included
+        check_utf8(body, skipped, str(p))
+        try:
+            _diagnose(body, params, usecols, where, skipped, str(p), names, exc)
+        except (ValueError, pd.errors.ParserError) as again:
+            if isinstance(again, DataParseError):
+                raise
+            raise DataParseError(
+                f"cannot parse file ({again}); hint: check parsing_params (sep, header, "
+                "column positions) against the file's first lines",
+                str(p),
+            ) from None
         raise  # _diagnose always raises; this keeps type checkers calm
     lines = np.arange(skipped + 1, skipped + 1 + len(table), dtype=np.int64)
     if blank is not None and len(blank) == len(table) and blank.any():

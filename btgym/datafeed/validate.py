@@ -9,7 +9,9 @@ missing file                                ``DataFileNotFoundError``
 row with the wrong number of fields,        ``DataParseError`` (file, line, column)
 unreadable number or datetime
 NaN / empty price or volume                 ``DataValidationError`` (file, line, column)
-price <= 0, negative volume                 ``DataValidationError``
+inf price or volume                         ``DataValidationError`` (file, line, column)
+price <= 0 or > ``max_price`` (1e12),       ``DataValidationError`` (file, line, column)
+negative volume
 high < low, high below open/close,          ``DataValidationError``
 low above open/close
 timestamps not increasing within a file     ``DataValidationError`` (unsorted)
@@ -43,7 +45,13 @@ def _first(mask: np.ndarray) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
-def check_values(values: np.ndarray, lines: np.ndarray, path: str) -> None:
+#: default bound on believable prices (``ParsingParams.max_price``).
+MAX_PRICE = 1e12
+
+
+def check_values(
+    values: np.ndarray, lines: np.ndarray, path: str, max_price: float = MAX_PRICE
+) -> None:
     """Raise DataValidationError on the first bad OHLCV cell (see module table)."""
     if not len(values):
         return
@@ -56,6 +64,15 @@ def check_values(values: np.ndarray, lines: np.ndarray, path: str) -> None:
             int(lines[r]),
             PRICE_FIELDS[c],
         )
+    inf = np.isinf(values)
+    if inf.any():
+        r, c = (int(x) for x in np.argwhere(inf)[0])
+        raise DataValidationError(
+            f"infinite {PRICE_FIELDS[c]} {values[r, c]!r} ({int(inf.sum())} infinite cell(s))",
+            path,
+            int(lines[r]),
+            PRICE_FIELDS[c],
+        )
     o, h, lo, c, v = values.T
     prices = values[:, :4]
     bad = prices <= 0
@@ -63,6 +80,16 @@ def check_values(values: np.ndarray, lines: np.ndarray, path: str) -> None:
         r, j = (int(x) for x in np.argwhere(bad)[0])
         raise DataValidationError(
             f"non-positive price {prices[r, j]!r}", path, int(lines[r]), PRICE_FIELDS[j]
+        )
+    huge = prices > max_price
+    if huge.any():
+        r, j = (int(x) for x in np.argwhere(huge)[0])
+        raise DataValidationError(
+            f"price {prices[r, j]!r} is above max_price {max_price:g} (raise "
+            "parsing_params={'max_price': ...} if it is real)",
+            path,
+            int(lines[r]),
+            PRICE_FIELDS[j],
         )
     checks = (
         (v < 0, "volume", "negative volume {v}"),

@@ -8,14 +8,22 @@ stuck data server is detected by the reply timeout (a few seconds by default).
 When the client is made by :meth:`DataServerProcess.client`, it also watches the
 process and reports its death within about 0.1 s.
 
-Every failure is a :class:`~btgym.errors.DataServerError`:
+The endpoint is the server's *address* (``DataServerProcess.endpoint``): it
+carries the session token every request needs, the CURVE keys beyond loopback,
+and, for a server on this machine, its pid: a client that does not own the server
+still sees it gone within a fraction of a second (``DataServerDiedError``), and
+finds it again, at the same address, once its owner has restarted it.
+
+A refusal by the domain arrives as the domain's own named error (``SamplingError``,
+``ConfigError``...: the same class as in-process, with ``remote_traceback`` and a
+:class:`~btgym.errors.DataServerRemoteError` as ``__cause__``). Every other failure
+is a :class:`~btgym.errors.DataServerError`:
 
 - :class:`~btgym.errors.DataServerTimeoutError` (also a ``TimeoutError``): no reply
   within the timeout — the server is dead, stuck, or was never there;
 - :class:`~btgym.errors.DataServerDiedError`: the owned server process died;
-- :class:`~btgym.errors.DataServerRemoteError`: the server refused the request
-  (``remote_type`` names its exception, e.g. ``"SamplingError"``, and
-  ``remote_traceback`` carries its traceback);
+- :class:`~btgym.errors.DataServerRemoteError`: an exception that is not a btgym
+  error (``remote_type`` names it, ``remote_traceback`` carries its traceback);
 - :class:`~btgym.errors.DataServerError` itself: a malformed reply, or a closed client.
 """
 
@@ -24,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from btgym.comm.client import ReqClient
-from btgym.comm.process import ChildProcess
+from btgym.comm.process import ChildProcess, _pid_running
 from btgym.comm.wire import Message
 from btgym.dataserver import protocol as P
 from btgym.dataserver.config import DEFAULT_TIMEOUT
@@ -38,10 +46,15 @@ from btgym.errors import (
     ProtocolError,
     RemoteError,
     ServerDiedError,
+    SessionError,
 )
 from btgym.log import get_logger
 
 log = get_logger(__name__)
+
+#: seconds a client waits for whoever answers at the address of a server it saw die
+#: (a restarted one answers a ping in milliseconds): a dead server is named within 1 s.
+PROBE_S = 0.6
 
 
 def _sample_from_wire(header: dict[str, Any], arrays: dict[str, Any]) -> Any:
@@ -69,7 +82,7 @@ class DataClient:
         endpoint: the server's endpoint (``ipc://...`` or ``tcp://127.0.0.1:port``).
         timeout: seconds to wait for any reply but ``reset``'s.
         reset_timeout: seconds to wait for a ``reset`` reply (defaults to
-            ``max(timeout, 60)``: a reset may load data).
+            ``max(timeout, 10)``).
         process: the server's process, when this client's owner started it.
         name: used in error messages.
     """
@@ -86,7 +99,7 @@ class DataClient:
             raise ConfigError(f"DataClient timeout must be a positive number, got {timeout!r}")
         self.endpoint = endpoint
         self.timeout = float(timeout)
-        self.reset_timeout = float(reset_timeout or max(self.timeout, 60.0))
+        self.reset_timeout = float(reset_timeout or max(self.timeout, 10.0))
         self.name = name
         self._req = ReqClient(
             endpoint,
@@ -94,7 +107,25 @@ class DataClient:
             process=process,
             name=name,
             error_cls=DataServerTimeoutError,
+            remote_cls=DataServerRemoteError,
         )
+        self.endpoint = self._req.endpoint  # without the credentials
+        self._lost = False
+
+    def _find_server(self) -> None:
+        """The watched server was gone: ask whoever answers at the address now (its
+        owner may have restarted it) and watch that one, or raise within a second."""
+        self._req.peer_pid = None
+        try:
+            msg = self._req.request(P.Command.PING.value, timeout=min(self.timeout, PROBE_S))
+            pid = P.PongReply.from_payload(msg.payload).pid
+        except (CommError, ProtocolError) as exc:
+            raise DataServerDiedError(
+                f"{self.name} at {self.endpoint} is gone and nothing answers there "
+                f"(its owner restarts it at the next reset): {exc}"
+            ) from None
+        self._req.peer_pid = pid
+        self._lost = False
 
     # ----------------------------------------------------------------- plumbing
 
@@ -103,9 +134,15 @@ class DataClient:
     ) -> Message:
         if self._req is None:
             raise DataServerError(f"client of {self.name} at {self.endpoint} is closed")
+        pid = self._req.peer_pid
+        if self._lost or (pid is not None and not _pid_running(pid)):
+            self._lost = True
+            self._find_server()
         try:
             return self._req.request(cmd.value, payload, timeout=timeout)
-        except DataServerError:
+        except (DataServerError, SessionError):
+            raise
+        except DataServerRemoteError:
             raise
         except RemoteError as exc:
             raise DataServerRemoteError(
@@ -114,6 +151,7 @@ class DataClient:
                 remote_traceback=exc.remote_traceback,
             ) from exc
         except ServerDiedError as exc:
+            self._lost = self._req is not None and self._req.process is None
             raise DataServerDiedError(str(exc)) from exc
         except CommError as exc:  # ProtocolError on a malformed reply, closed socket
             raise DataServerError(f"{self.name} at {self.endpoint}: {exc}") from exc

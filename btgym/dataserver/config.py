@@ -24,8 +24,8 @@ class DataServerConfig:
         allow_remote: explicit opt-in to bind beyond loopback.
         timeout: seconds a client waits for any reply (``sample``, ``info``...);
             a dead or stuck data server is reported within this time.
-        reset_timeout: seconds a client waits for a ``reset`` reply (a reset may
-            load and validate data).
+        reset_timeout: seconds a client waits for a ``reset`` reply (the data is
+            loaded once, at start: a reset only reseeds and re-checks settings).
         start_timeout: seconds the parent waits for the child to bind and load.
         log_level: logbook level (name or number) of the server process.
     """
@@ -35,7 +35,7 @@ class DataServerConfig:
     port: int | None = None
     allow_remote: bool = False
     timeout: float = DEFAULT_TIMEOUT
-    reset_timeout: float = 60.0
+    reset_timeout: float = 10.0
     start_timeout: float = 60.0
     log_level: int | str = "WARNING"
 

@@ -3,10 +3,19 @@
 ::
 
     server = DataServerProcess(data_config_or_domain, seed=0)   # nothing runs yet
-    endpoint = server.start()      # spawns, loads the data once, returns the endpoint
-    client = server.client()       # or DataClient(endpoint) from any other process
+    address = server.start()       # spawns, loads the data once, returns the address
+    client = server.client()       # the owner's client (every command)
+    other = DataClient(address)    # any other process: sample, info, broadcast reads
     trial = client.sample(sample_type=0)
+    server.restart()               # after a crash: same address, same sessions
     server.stop()                  # idempotent: STOP, then terminate, then kill
+
+The handle makes two random session tokens per server: the owner's (every
+command, used by :meth:`client`) and the clients' (carried by :attr:`endpoint`,
+the address handed to other envs: ``sample`` and reads, no ``reset``,
+``set_broadcast`` or ``stop``). With ``allow_remote=True`` it also makes this run's
+CURVE keys (:class:`btgym.comm.session.CurveKeys`); the address then carries the
+client keys.
 
 A handle that is garbage-collected (or left at interpreter exit) stops its
 process through a ``weakref.finalize``; the ipc temp dir is removed on every stop,
@@ -19,7 +28,9 @@ import contextlib
 import weakref
 from typing import Any
 
+from btgym.comm.endpoints import LOOPBACK
 from btgym.comm.process import ChildProcess
+from btgym.comm.session import Address, CurveKeys, new_token
 from btgym.dataserver.client import DataClient
 from btgym.dataserver.config import DataServerConfig
 from btgym.dataserver.server import run_data_server
@@ -29,16 +40,16 @@ from btgym.log import get_logger, level_from
 log = get_logger(__name__)
 
 
-def _stop_child(child: ChildProcess, timeout: float) -> None:
-    """Stop ``child`` gracefully (STOP over a fresh socket), then by signals
-    (``ChildProcess.stop`` also removes its private ipc dir). Module-level so the
-    finalizer holds no reference to the handle."""
+def _stop_child(child: ChildProcess, timeout: float, address: Address | None = None) -> None:
+    """Stop ``child`` gracefully (STOP over a fresh socket, in the owner's session),
+    then by signals (``ChildProcess.stop`` also removes its private ipc dir).
+    Module-level so the finalizer holds no reference to the handle."""
     endpoint = child.endpoint
 
     def graceful() -> None:
         if endpoint is None:
             return
-        client = DataClient(endpoint, timeout=timeout)
+        client = DataClient(str(address) if address else endpoint, timeout=timeout)
         try:
             client.stop()
         finally:
@@ -78,7 +89,14 @@ class DataServerProcess:
         self._source = source
         self._child: ChildProcess | None = None
         self._finalizer: weakref.finalize | None = None
+        #: the address other clients connect with (client session; ``None`` before start).
         self.endpoint: str | None = None
+        self.restarts = 0
+        self._owner_token = new_token()
+        self._client_token = new_token()
+        self._curve = CurveKeys.generate() if self.config.allow_remote else None
+        self._zmq_endpoint: str | None = None
+        self._owner: Address | None = None
 
     @property
     def pid(self) -> int | None:
@@ -103,24 +121,63 @@ class DataServerProcess:
         """
         if self._child is not None:
             raise DataServerError(f"{self.name} was already started (endpoint {self.endpoint})")
+        return self._spawn()
+
+    def _spawn(self) -> str:
         cfg = self.config
+        ipc_path = None
+        if self._zmq_endpoint is not None and self._zmq_endpoint.startswith("ipc://"):
+            ipc_path = self._zmq_endpoint[len("ipc://") :]
+        port = cfg.port
+        if self._zmq_endpoint is not None and self._zmq_endpoint.startswith("tcp://"):
+            port = int(self._zmq_endpoint.rsplit(":", 1)[1])
+        kwargs = {
+            "source": self._source,
+            "seed": self.seed,
+            "config": {**cfg.as_dict(), "port": port},
+            "name": "data",
+            "owner_token": self._owner_token,
+            "client_token": self._client_token,
+            "curve": self._curve,
+            "ipc_path": ipc_path,
+        }
         self._child = ChildProcess(
-            run_data_server,
-            {"source": self._source, "seed": self.seed, "config": cfg.as_dict(), "name": "data"},
-            name=self.name,
-            log_level=level_from(log_level=cfg.log_level),
+            run_data_server, kwargs, name=self.name, log_level=level_from(log_level=cfg.log_level)
         )
         self._finalizer = weakref.finalize(self, _stop_child, self._child, 2.0)
-        self.endpoint = self._child.start(timeout=cfg.start_timeout)
-        log.info(f"{self.name} (pid {self.pid}) ready at {self.endpoint}")
+        endpoint = self._child.start(timeout=cfg.start_timeout)
+        self._zmq_endpoint = endpoint
+        local = endpoint.startswith("ipc://") or cfg.host in (LOOPBACK, "localhost", "::1")
+        pid = self.pid if local else None
+        curve = self._curve.for_client() if self._curve is not None else None
+        self._owner = Address(endpoint, self._owner_token, curve, pid)
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _stop_child, self._child, 2.0, self._owner)
+        self.endpoint = str(Address(endpoint, self._client_token, curve, pid))
+        log.info(f"{self.name} (pid {self.pid}) ready at {endpoint}")
         return self.endpoint
 
+    def restart(self) -> str:
+        """Start the server again after it died (or stop it first if it runs): same
+        endpoint, same sessions, so its clients find it at the address they hold.
+
+        Returns:
+            The address (unchanged but for the pid).
+        """
+        if self._child is None:
+            return self.start()
+        self.stop()
+        self.restarts += 1
+        log.info(f"{self.name}: restart #{self.restarts} at {self._zmq_endpoint}")
+        return self._spawn()
+
     def client(self, timeout: float | None = None) -> DataClient:
-        """A client that also watches this process (death reported in ~0.1 s)."""
-        if self._child is None or self.endpoint is None:
+        """The owner's client (every command); it also watches this process (death
+        reported in ~0.1 s)."""
+        if self._child is None or self._owner is None:
             raise DataServerError(f"{self.name} is not started")
         return DataClient(
-            self.endpoint,
+            str(self._owner),
             timeout=self.config.timeout if timeout is None else timeout,
             reset_timeout=self.config.reset_timeout,
             process=self._child,
@@ -134,7 +191,7 @@ class DataServerProcess:
             self._finalizer = None
         if self._child is not None:
             with contextlib.suppress(Exception):
-                _stop_child(self._child, timeout)
+                _stop_child(self._child, timeout, self._owner)
 
     def __enter__(self) -> DataServerProcess:
         if self._child is None:
@@ -146,4 +203,4 @@ class DataServerProcess:
 
     def __repr__(self) -> str:
         state = "running" if self.is_alive() else "stopped" if self._child else "new"
-        return f"DataServerProcess({self.name!r}, {state}, endpoint={self.endpoint!r})"
+        return f"DataServerProcess({self.name!r}, {state}, endpoint={self._zmq_endpoint!r})"

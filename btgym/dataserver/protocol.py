@@ -52,6 +52,20 @@ class Command(str, Enum):
     STOP = "stop"
 
 
+#: what a data server's non-owner clients may send: no ``reset``, ``set_broadcast``
+#: or ``stop`` (those change every client's data and belong to the owner's session).
+CLIENT_COMMANDS = frozenset(
+    c.value
+    for c in (
+        Command.SAMPLE,
+        Command.INFO,
+        Command.GLOBAL_TIME,
+        Command.GET_BROADCAST,
+        Command.PING,
+    )
+)
+
+
 class ReplyKind(str, Enum):
     """Reply kinds sent by the data server (besides ``"error"``)."""
 

@@ -34,6 +34,7 @@ import numpy as np
 import psutil
 
 from btgym.comm.server import Reply, StopServing, serve
+from btgym.comm.session import CurveKeys, Session
 from btgym.comm.wire import Message
 from btgym.datafeed.meta import DataSampleConfig
 from btgym.dataserver import protocol as P
@@ -95,8 +96,12 @@ class BTgymDataFeedServer:
         self,
         ready: Callable[[str], None],
         config: DataServerConfig,
+        sessions: tuple[Session, ...] | None = None,
+        curve: CurveKeys | None = None,
+        ipc_path: str | None = None,
     ) -> None:
-        """Bind per ``config``, call ``ready(endpoint)`` and serve until ``stop``."""
+        """Bind per ``config``, call ``ready(endpoint)`` and serve until ``stop``
+        (only to ``sessions``; see :func:`btgym.comm.server.serve`)."""
 
         def announce(endpoint: str) -> None:
             self.endpoint = endpoint
@@ -111,6 +116,9 @@ class BTgymDataFeedServer:
             port=config.port,
             allow_remote=config.allow_remote,
             name=self.name,
+            sessions=sessions,
+            curve=curve,
+            ipc_path=ipc_path,
         )
 
     # ----------------------------------------------------------------- requests
@@ -202,6 +210,10 @@ def run_data_server(
     seed: int | None = None,
     config: dict[str, Any] | None = None,
     name: str = "data_server",
+    owner_token: bytes | None = None,
+    client_token: bytes | None = None,
+    curve: CurveKeys | None = None,
+    ipc_path: str | None = None,
 ) -> None:
     """Process target (see :class:`btgym.comm.process.ChildProcess`): build the
     domain, reset it once (loading its data), bind and serve until ``stop``.
@@ -212,9 +224,19 @@ def run_data_server(
         seed: the domain's first ``reset`` seed.
         config: :class:`DataServerConfig` fields.
         name: log channel suffix and ipc socket name.
+        owner_token: the owner's session (every command).
+        client_token: other clients' session (no control commands, see
+            :data:`btgym.dataserver.protocol.CLIENT_COMMANDS`).
+        curve: CURVE keys (mandatory beyond loopback).
+        ipc_path: bind this socket file (a restarted server keeps its endpoint).
     """
     cfg = DataServerConfig(**(config or {}))
     setup_logging(log_level=level_from(log_level=cfg.log_level))
     server = BTgymDataFeedServer(build_domain(source), name=name)
     server.start_domain(seed=seed)
-    server.serve(ready, cfg)
+    sessions = None
+    if owner_token is not None:
+        sessions = (Session(owner_token, None, "owner"),)
+        if client_token is not None:
+            sessions += (Session(client_token, P.CLIENT_COMMANDS, "client"),)
+    server.serve(ready, cfg, sessions=sessions, curve=curve, ipc_path=ipc_path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -12,7 +11,6 @@ import pytest
 
 from btgym.datafeed import DataConfig, make_domain
 from btgym.dataserver import DataServerProcess
-
 from tests.conftest import SHARED_DATA
 
 #: a random domain over Jan-Feb 2017 EURUSD: 10-day trials with a 2-day test part,
