@@ -167,9 +167,7 @@ def parse_url(url: str | None = None) -> RedisURL:
         raise ConfigError(f"redis URL {_mask_raw(raw)}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise ConfigError(
-            f"redis URL {_mask_raw(raw)}: scheme {scheme!r} is not one of {SCHEMES}"
-        )
+        raise ConfigError(f"redis URL {_mask_raw(raw)}: scheme {scheme!r} is not one of {SCHEMES}")
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     query = parse_qs(parts.query)
@@ -204,3 +202,45 @@ def _db(text: str, raw: str) -> int:
 
 def _mask_raw(raw: str) -> str:
     return _CRED.sub(lambda m: f"{m['scheme']}://{m['user']}:{MASK}@", raw)
+
+
+def make_client(
+    url: RedisURL, *, tls: TLSConfig | None = None, socket_timeout: float | None = 2.0
+) -> Any:
+    """A ``redis.Redis`` for ``url`` that never retries behind our back (the publisher
+    and reader retry themselves, with their own backoff and bookkeeping).
+
+    Raises:
+        MissingExtraError: the ``redis`` package is not installed (``btgym[live]``).
+    """
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError as exc:  # pragma: no cover - the extra is in the test deps
+        from btgym.errors import MissingExtraError
+
+        raise MissingExtraError(
+            "the live bridge needs the redis client: pip install 'btgym[live]'"
+        ) from exc
+    kw = url.client_kwargs(tls=tls, socket_timeout=socket_timeout)
+    return redis.Redis(**kw, retry=Retry(NoBackoff(), 0))
+
+
+def check_connection(client: Any, url: RedisURL) -> None:
+    """PING ``client``; refusal or silence → :class:`~btgym.errors.LiveConnectionError`
+    naming the redacted URL (never the password)."""
+    import redis
+
+    from btgym.errors import LiveConnectionError
+
+    try:
+        client.ping()
+    except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as exc:
+        raise LiveConnectionError(
+            f"redis at {url.redacted} refused the credentials: {url.scrub(exc)}"
+        ) from None
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise LiveConnectionError(
+            f"cannot reach redis at {url.redacted}: {type(exc).__name__}: {url.scrub(exc)}"
+        ) from None
