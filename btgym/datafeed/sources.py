@@ -137,7 +137,7 @@ def _read(item, params, i):
         column = parsed.datetime_column
     else:
         raise ConfigError(f"cannot use {type(item).__name__} as a data source")
-    check_values(values, lines, label)
+    check_values(values, lines, label, params.max_price)
     check_stamps(stamps, lines, label, column)
     return label, stamps, values
 
