@@ -13,6 +13,7 @@ label (``lookforward(n)``) at t reads rows t … t+n.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ _NAME_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$")
 # --------------------------------------------------------------------------- resolutions
 
 
+@functools.lru_cache(maxsize=256)
 def parse_resolution(token: str | int) -> tuple[str, int]:
     """Canonicalise a resolution token; returns ``(canonical, minutes)``.
 
@@ -225,6 +227,13 @@ class Feature:
     @property
     def name(self) -> str:
         """The canonical name, e.g. ``LogReturns(1min,basis=close,lookback=1)``."""
+        cached = self.__dict__.get("_name")
+        if cached is None:
+            cached = self._make_name()
+            object.__setattr__(self, "_name", cached)
+        return cached
+
+    def _make_name(self) -> str:
         parts = [self.res]
         if self.asset is not None:
             parts.append(f"asset={self.asset}")

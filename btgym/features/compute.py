@@ -115,18 +115,21 @@ def compute_features(
             )
         grid, vals = grid_values(feats, bars, fill=fill)
         present = grid.present
-        data = {f.name: vals[f.name][present] for f in feats}
-        return pd.DataFrame(data, index=_dt_index(grid.stamps[present]), columns=list(data))
-    data = {}
+        arr = np.empty((int(present.sum()), len(feats)))
+        for j, f in enumerate(feats):
+            arr[:, j] = vals[f.name][present]
+        names = [f.name for f in feats]
+        return pd.DataFrame(arr, index=_dt_index(grid.stamps[present]), columns=names)
+    arr = np.empty((len(bars), len(feats)))
+    col_of = {f.name: j for j, f in enumerate(feats)}
     for group in _by_resolution(feats):
         grid, vals = grid_values(group, bars, fill=fill)
         take, ok = asof_positions(grid, bars.index, bars.timeframe)
         for f in group:
             col = vals[f.name][take]
             col[~ok] = np.nan
-            data[f.name] = col
-    ordered = {f.name: data[f.name] for f in feats}
-    return pd.DataFrame(ordered, index=_dt_index(bars.index), columns=list(ordered))
+            arr[:, col_of[f.name]] = col
+    return pd.DataFrame(arr, index=_dt_index(bars.index), columns=[f.name for f in feats])
 
 
 def asof_positions(grid: Grid, index: np.ndarray, timeframe: int) -> tuple[np.ndarray, np.ndarray]:

@@ -90,17 +90,17 @@ class Ctx:
 
 def lag(x: np.ndarray, n: int) -> np.ndarray:
     """``x[t − n]`` (NaN for the first n rows)."""
-    out = np.empty_like(x)
-    out[:n] = np.nan
-    out[n:] = x[: len(x) - n] if n else x
+    out = np.full_like(x, np.nan)
+    if n < len(x):
+        out[n:] = x[: len(x) - n] if n else x
     return out
 
 
 def lead(x: np.ndarray, n: int) -> np.ndarray:
     """``x[t + n]`` (NaN for the last n rows)."""
-    out = np.empty_like(x)
-    out[len(x) - n :] = np.nan
-    out[: len(x) - n] = x[n:]
+    out = np.full_like(x, np.nan)
+    if n < len(x):
+        out[: len(x) - n] = x[n:]
     return out
 
 
