@@ -60,6 +60,30 @@ def _context() -> Any:
     return ctx
 
 
+def _forget_parents_forkserver() -> None:
+    """After a plain ``fork`` (gymnasium's ``AsyncVectorEnv`` default context) the child
+    inherits its parent's forkserver bookkeeping, but that forkserver is not the
+    child's own child: ``multiprocessing`` then fails with ``ChildProcessError: [Errno
+    10] No child processes``. Forget it (closing our copy of its liveness pipe); the
+    child starts its own forkserver when it first needs one."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is None or getattr(server, "_forkserver_pid", None) is None:
+        return
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    server._forkserver_alive_fd = None
+    server._forkserver_pid = None
+    server._forkserver_address = None
+    server._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_forkserver)
+
 _LIVE: weakref.WeakSet[ChildProcess] = weakref.WeakSet()
 
 
