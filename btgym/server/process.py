@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from btgym.comm.server import Reply, StopServing, serve
+from btgym.comm.session import CurveKeys, Session
 from btgym.comm.wire import Message
 from btgym.errors import ProtocolError
 from btgym.log import get_logger
@@ -145,8 +146,11 @@ def run_server(
     strategy_class: type,
     render: Any,
     server: ServerConfig,
+    session_token: bytes | None = None,
+    curve: CurveKeys | None = None,
 ) -> None:
-    """Child entry point: build the loop and serve it until ``stop``."""
+    """Child entry point: build the loop and serve it until ``stop``, only to the
+    owner's session (``session_token``, made by the parent and handed over at spawn)."""
     source, close_source = make_source(data_source, server.data_timeout)
     loop = EpisodeLoop(source, strategy, broker, strategy_class, render, lazy_info=True)
     try:
@@ -159,6 +163,8 @@ def run_server(
             allow_remote=server.allow_remote,
             name="btgym-server",
             copy_requests=True,
+            sessions=None if session_token is None else (Session(session_token, None, "owner"),),
+            curve=curve,
         )
     finally:
         loop.close()

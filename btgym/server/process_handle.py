@@ -19,6 +19,7 @@ import numpy as np
 from btgym.comm import wire
 from btgym.comm.client import ReqClient
 from btgym.comm.process import ChildProcess
+from btgym.comm.session import CurveKeys, new_token
 from btgym.errors import (
     ConfigError,
     InvalidActionError,
@@ -93,7 +94,11 @@ class ProcessHandle(HandleBase):
 
     def _start(self) -> None:
         cfg = self.server_config
+        token = new_token()  # this server's session: only this handle talks to it
+        curve = CurveKeys.generate() if cfg.allow_remote else None
         kwargs = {
+            "session_token": token,
+            "curve": curve,
             "data_source": self._data_source,
             "strategy": self.strategy_config,
             "broker": self.broker_config,
@@ -107,7 +112,13 @@ class ProcessHandle(HandleBase):
         endpoint = child.start(timeout=cfg.connect_timeout)
         self._state["child"] = child
         self._state["client"] = ReqClient(
-            endpoint, timeout=cfg.timeout, process=child, name="btgym server", copy_replies=True
+            endpoint,
+            timeout=cfg.timeout,
+            process=child,
+            name="btgym server",
+            copy_replies=True,
+            token=token,
+            curve=None if curve is None else curve.for_client(),
         )
 
     def _restart(self) -> None:

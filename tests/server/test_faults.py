@@ -103,6 +103,7 @@ def test_garbage_on_the_socket_is_answered_and_the_server_goes_on(handles):
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, 5000)
     sock.connect(h.endpoint)
+    token = h._state["client"].token  # the owner's session (tokenless: tests/reliability)
     try:
         for frames in (
             [b"\x00\xffgarbage"],
@@ -110,10 +111,10 @@ def test_garbage_on_the_socket_is_answered_and_the_server_goes_on(handles):
             wire.encode("no-such-command"),
             wire.encode("step", {"a": [9]}),
         ):
-            sock.send_multipart(frames)
+            sock.send_multipart([token, *frames])
             reply = wire.decode(sock.recv_multipart())
             assert reply.kind == "error" and reply.payload["message"]
-        sock.send_multipart(wire.encode("ping"))
+        sock.send_multipart([token, *wire.encode("ping")])
         assert wire.decode(sock.recv_multipart()).payload == {"active": True}
     finally:
         sock.close()
