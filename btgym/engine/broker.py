@@ -61,6 +61,18 @@ def update_price(
     return new, out
 
 
+def column(j: int, doc: str) -> property:
+    """A property over column ``j`` of the table ``self.F`` (assigning writes into it)."""
+
+    def get(self):
+        return self.F[:, j]
+
+    def put(self, value):
+        self.F[:, j] = value
+
+    return property(get, put, doc=doc)
+
+
 class BatchBroker:
     """Cash, positions and pending market orders of ``n`` lanes over ``k`` assets.
 
@@ -72,16 +84,26 @@ class BatchBroker:
         leverage: backtrader's ``leverage``.
     """
 
-    def __init__(self, n: int, k: int, start_cash: float, commission: float, leverage: float):
+    def __init__(
+        self,
+        n: int,
+        k: int,
+        start_cash: float,
+        commission: float,
+        leverage: float,
+        F: np.ndarray | None = None,
+    ) -> None:
+        from btgym.engine import kernel
+
         self.n, self.k = n, k
         self.start_cash = float(start_cash)
         self.commission = float(commission)
         self.leverage = float(leverage)
-        self.cash = np.full(n, self.start_cash)
+        # per-lane floats live in the engine's F table (shared with the compiled kernel)
+        self.F = np.zeros((n, kernel.NF)) if F is None else F
+        self.F[:, kernel.CASH] = self.F[:, kernel.VALUE] = self.start_cash
         self.size = np.zeros((n, k))
         self.pprice = np.zeros((n, k))
-        self.realized = np.zeros(n)
-        self.value = np.full(n, self.start_cash)
         # pending orders: signed size (0: none), creation price, submission rank
         self.osize = np.zeros((n, k))
         self.oprice = np.zeros((n, k))
@@ -89,14 +111,19 @@ class BatchBroker:
         self.oorder = np.tile(np.arange(k), (n, 1))
         # order in which backtrader's ``positions`` dict first saw each asset
         self.touch = np.full((n, k), np.inf)
-        self._touch_count = np.zeros(n)
         self.any_orders = False
-        # last fill pass, per lane/asset (for messages and records)
-        self.fill_status = np.zeros((n, k), np.int64)
-        self.fill_size = np.zeros((n, k))
-        self.fill_price = np.zeros((n, k))
-        self.fill_comm = np.zeros((n, k))
-        self.fill_kind = np.zeros((n, k), np.int64)
+        # last fill pass, per lane/asset (for messages and records): views of one table
+        self.fills = np.zeros((n, k, 5))
+        self.fill_status = self.fills[..., 0]
+        self.fill_size = self.fills[..., 1]
+        self.fill_price = self.fills[..., 2]
+        self.fill_comm = self.fills[..., 3]
+        self.fill_kind = self.fills[..., 4]
+
+    cash = column(0, "cash (n,)")
+    realized = column(1, "realized PnL: Σ executed pnl − commission (n,)")
+    value = column(2, "broker value at the last decision bar (n,)")
+    _touch_count = column(7, "assets touched so far (n,)")
 
     # ------------------------------------------------------------------ lanes
 

@@ -23,13 +23,26 @@ from typing import Any
 
 import numpy as np
 
-from btgym.engine.broker import BatchBroker
+from btgym.engine import kernel as kern
+from btgym.engine.broker import BatchBroker, column
 from btgym.engine.hooks import EngineHooks, LaneView
 from btgym.errors import ConfigError
 
 HOLD, BUY, SELL, CLOSE = 0, 1, 2, 3
 #: done reasons (``reason`` array codes) → ``done_reason`` strings.
 REASONS = ("", "drawdown_call", "target_call", "get_done", "end_of_data")
+
+
+def icolumn(j: int, doc: str) -> property:
+    """A property over column ``j`` of the int table ``self.I``."""
+
+    def get(self):
+        return self.I[:, j]
+
+    def put(self, value):
+        self.I[:, j] = value
+
+    return property(get, put, doc=doc)
 
 
 class BatchEpisodes:
@@ -41,7 +54,20 @@ class BatchEpisodes:
         broker: a :class:`~btgym.strategy.BrokerConfig` (stock-like settings only).
         data_names: every data line of the episodes (``raw`` may use them all).
         hooks: vectorized observation / reward / done hooks (default: the strategy's).
+        backend: ``"numba"`` (compiled loop, if numba is installed) or ``"numpy"``;
+            default: numba when available.
     """
+
+    value = column(kern.VALUE, "broker value at each lane's decision bar (n,)")
+    prev_value = column(kern.PREV, "value at the previous decision (n,)")
+    peak = column(kern.PEAK, "peak value over every bar so far (n,)")
+    drawdown = column(kern.DD, "(peak − value) / peak at the decision bar (n,)")
+    max_drawdown = column(kern.MAXDD, "largest drawdown over every bar so far (n,)")
+    reward = column(kern.REWARD, "reward of the last step (n,)")
+    t = icolumn(kern.T, "decision bar index in each lane's episode (n,)")
+    last = icolumn(kern.LAST, "last bar index of each lane's episode (n,)")
+    step_count = icolumn(kern.STEP, "steps since reset (n,)")
+    reason = icolumn(kern.REASON, "done reason code of the last step, see REASONS (n,)")
 
     def __init__(
         self,
@@ -50,8 +76,16 @@ class BatchEpisodes:
         broker: Any,
         data_names: tuple[str, ...],
         hooks: EngineHooks | None = None,
+        backend: str | None = None,
     ) -> None:
         self.n = n
+        if backend not in (None, "numba", "numpy"):
+            raise ConfigError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+        if backend == "numba" and not kern.HAVE_NUMBA:
+            raise ConfigError("backend='numba' needs numba (pip install 'btgym[fast]')")
+        self.backend = backend or ("numba" if kern.HAVE_NUMBA else "numpy")
+        self.F = np.zeros((n, kern.NF))
+        self.I = np.zeros((n, kern.NI), np.int64)
         self.config = strategy
         self.data_names = tuple(data_names)
         self.asset_names = tuple(strategy.asset_names or self.data_names)
@@ -60,7 +94,7 @@ class BatchEpisodes:
         self.portfolio = bool(strategy.portfolio_actions)
         self.start_cash = float(broker.start_cash)
         self.broker = BatchBroker(
-            n, self.k, broker.start_cash, broker.broker_commission, broker.leverage
+            n, self.k, broker.start_cash, broker.broker_commission, broker.leverage, F=self.F
         )
         self.stakes = np.array([strategy.stake(a) for a in self.asset_names])
         raw = strategy.state_shape.get("raw")
@@ -88,19 +122,26 @@ class BatchEpisodes:
             )
         self.capacity = 0
         self._alloc(max(self.time_dim + 2, 64))
-        z = np.zeros(n)
-        self.t = np.zeros(n, np.int64)
-        self.last = np.zeros(n, np.int64)
-        self.value, self.prev_value, self.peak = z.copy(), z.copy(), z.copy()
-        self.drawdown, self.max_drawdown, self.reward = z.copy(), z.copy(), z.copy()
-        self.step_count = np.zeros(n, np.int64)
         self.terminated = np.zeros(n, bool)
         self.truncated = np.zeros(n, bool)
-        self.reason = np.zeros(n, np.int64)
         self.last_action = np.zeros((n, self.n_actions))
         self.meta = np.zeros((n, 5))
         self.episodes: list[Any] = [None] * n
         self._lanes = np.arange(n)
+        self._all = np.ones(n, bool)
+        self.internal = np.zeros((n, 7))
+        self._P = np.array(
+            [
+                self.start_cash,
+                self.broker.commission,
+                self.broker.leverage,
+                self.low,
+                self.high,
+                self.reward_scale,
+            ]
+        )
+        self._default_reward = self.hooks.default("get_reward")
+        self._default_internal = self.hooks.default("get_internal_state")
 
     # ------------------------------------------------------------------ buffers
 
@@ -167,6 +208,7 @@ class BatchEpisodes:
         self.terminated[lane] = self.truncated[lane] = False
         self.reason[lane] = 0
         self.last_action[lane] = 0.0
+        self.internal[lane] = (1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         if self.portfolio:
             self.last_action[lane, 0] = 1.0
         self.broker.reset_lanes(np.array([lane]))
@@ -179,17 +221,55 @@ class BatchEpisodes:
         :attr:`reward`, :attr:`terminated`...). ``codes``: int (n, k) for discrete
         actions, float weights (n, k+1) ``[cash, *assets]`` summing to 1 for
         portfolio actions."""
-        lanes = self._lanes
+        a = self._all if active is None else active
+        if self.backend == "numba":
+            acts = np.ascontiguousarray(codes, np.float64 if self.portfolio else np.int64)
+            kern.step_kernel(
+                self.F,
+                self.I,
+                self.broker.size,
+                self.broker.pprice,
+                self.broker.touch,
+                self.broker.fills,
+                self.broker.oorder,
+                self.opens,
+                self.closes,
+                acts,
+                a,
+                self._P,
+                self.stakes,
+                self.skip,
+                self.portfolio,
+                self.internal,
+            )
+        else:
+            self._step_numpy(codes, a)
         if active is None:
-            active = np.ones(self.n, bool)
-        t = self.t
+            self.last_action[:] = codes
+        else:
+            self.last_action[a] = codes[a]
+        if not self._default_reward:
+            self.reward = np.where(a, self.hooks.reward(self._view()), 0.0)
+        elif active is not None:
+            self.reward = np.where(a, self.reward, 0.0)
+        self.prev_value = np.where(a, self.value, self.prev_value)
+        reason = self.reason
+        done_hook = self.hooks.done(self._view())
+        if done_hook is not None:
+            self.reason = np.where(((reason == 0) | (reason == 4)) & done_hook & a, 3, reason)
+            reason = self.reason
+        self.terminated = (reason >= 1) & (reason <= 3)
+        self.truncated = reason == 4
+
+    def _step_numpy(self, codes: np.ndarray, active: np.ndarray) -> None:
+        lanes = self._lanes
+        t = self.t.copy()
         br = self.broker
         closes_t = self.closes[lanes, t]
         if self.portfolio:
             self._rebalance(codes, active, closes_t)
         else:
             self._orders(codes, active, closes_t)
-        self.last_action[active] = codes[active]
         # next bar: fills at the open, then the value at every bar to the decision
         t1 = np.minimum(t + 1, self.last)
         br.fill(self.opens[lanes, t1])
@@ -210,36 +290,24 @@ class BatchEpisodes:
         value = vals[lanes, dec]
         upto = offs[None, :] <= dec[:, None]
         peak = np.maximum(self.peak, np.where(upto, vals, -np.inf).max(axis=1))
-        if k == 1:
-            dd_bars = np.where(peak > 0, (peak - value) / np.where(peak > 0, peak, 1.0), 0.0)
-            max_dd = np.maximum(self.max_drawdown, dd_bars)
-        else:
-            run = np.maximum.accumulate(np.where(upto, vals, -np.inf), axis=1)
-            run = np.maximum(run, self.peak[:, None])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                dds = np.where(upto & (run > 0), (run - vals) / run, 0.0)
-            max_dd = np.maximum(self.max_drawdown, dds.max(axis=1))
+        run = np.maximum.accumulate(np.where(upto, vals, -np.inf), axis=1)
+        run = np.maximum(run, self.peak[:, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dds = np.where(upto & (run > 0), (run - vals) / run, 0.0)
+        max_dd = np.maximum(self.max_drawdown, dds.max(axis=1))
         dd = np.where(peak > 0, (peak - value) / np.where(peak > 0, peak, 1.0), 0.0)
         new_t = t + 1 + dec
         reason = np.where(anyhit, np.where(hit_low[lanes, dec], 1, 2), 0)
-        # commit the active lanes
+        reason = np.where((reason == 0) & (new_t == self.last), 4, reason)
         a = active
         self.t = np.where(a, new_t, t)
         self.peak = np.where(a, peak, self.peak)
         self.drawdown = np.where(a, dd, self.drawdown)
         self.max_drawdown = np.where(a, max_dd, self.max_drawdown)
         self.value = np.where(a, value, self.value)
-        br.value = self.value.copy()
-        self.reward = np.where(a, self.hooks.reward(self._view()), 0.0)
-        self.prev_value = np.where(a, value, self.prev_value)
+        self.reward = (self.value - self.prev_value) / self.start_cash * self.reward_scale
         self.step_count = self.step_count + a
-        done_hook = self.hooks.done(self._view())
-        if done_hook is not None:
-            reason = np.where((reason == 0) & done_hook, 3, reason)
-        reason = np.where((reason == 0) & (self.t == self.last), 4, reason)
         self.reason = np.where(a, reason, 0)
-        self.terminated = a & (reason >= 1) & (reason <= 3)
-        self.truncated = a & (reason == 4)
 
     def _orders(self, codes: np.ndarray, active: np.ndarray, closes_t: np.ndarray) -> None:
         codes = np.where(active[:, None], codes, HOLD)
@@ -285,8 +353,12 @@ class BatchEpisodes:
         view = self._view(lanes)
         obs = {}
         for key, fn, dtype, shape, low, high in self._plan:
-            arr = np.asarray(fn(view))
-            arr = arr.astype(dtype, copy=arr.dtype != dtype or arr.base is not None)
+            if key == "internal" and self._default_internal and self.backend == "numba":
+                arr = self.internal if lanes is None else self.internal[lanes]
+            else:
+                arr = np.asarray(fn(view))
+            fresh = arr.dtype == dtype and arr.base is None and arr is not self.internal
+            arr = arr.astype(dtype, copy=not fresh)
             if arr.shape[1:] != shape:
                 raise ConfigError(
                     f"observation {key!r} has shape {arr.shape[1:]}, expected {shape}"

@@ -39,7 +39,9 @@ def _kind(actions: str | None, portfolio: bool) -> str:
 class _EngineBase:
     """What the single and the vector env share: setup, core, sampling."""
 
-    def _build(self, n: int, actions: str | None, kwargs: Mapping[str, Any]) -> None:
+    def _build(
+        self, n: int, actions: str | None, kwargs: Mapping[str, Any], backend: str | None = None
+    ) -> None:
         portfolio = actions == "portfolio" or bool(kwargs.get("portfolio_actions"))
         self.setup = EngineSetup.build(kwargs, portfolio=portfolio)
         self.config = self.setup.configs
@@ -95,6 +97,8 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         actions: ``"discrete"`` (default), ``"multidiscrete"`` or ``"portfolio"``
             (see :mod:`btgym.engine.actions`).
         messages: also put ``broker_message`` strings into the info (slower).
+        backend: ``"numba"`` (compiled, the default when numba is installed) or
+            ``"numpy"``.
         hooks: :class:`~btgym.engine.hooks.EngineHooks` (instance or class) for
             custom observation / reward / done in numpy.
         **kwargs: BTgymEnv's keywords (``filename``, ``state_shape``, ``skip_frame``,
@@ -104,12 +108,17 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
-        self, num_envs: int = 1, actions: str | None = None, messages: bool = False, **kwargs: Any
+        self,
+        num_envs: int = 1,
+        actions: str | None = None,
+        messages: bool = False,
+        backend: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if int(num_envs) < 1:
             raise ConfigError(f"num_envs must be ≥ 1, got {num_envs!r}")
         self.num_envs = int(num_envs)
-        self._build(self.num_envs, actions, kwargs)
+        self._build(self.num_envs, actions, kwargs, backend)
         self.messages = messages
         self.single_observation_space = DictSpace(self.setup.observation_spaces())
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -178,13 +187,18 @@ class EngineEnv(_EngineBase, gym.Env):
 
     Args:
         actions: ``"discrete"``, ``"multidiscrete"`` or ``"portfolio"``.
+        backend: ``"numba"`` or ``"numpy"`` (see :class:`VectorBTgymEnv`).
         **kwargs: BTgymEnv's keywords.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(
-        self, render_mode: str | None = None, actions: str | None = None, **kwargs: Any
+        self,
+        render_mode: str | None = None,
+        actions: str | None = None,
+        backend: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if render_mode is not None:
             raise ConfigError(
@@ -192,7 +206,7 @@ class EngineEnv(_EngineBase, gym.Env):
                 "backtrader engine (BTgymEnv without engine='vector') for it"
             )
         self.render_mode = None
-        self._build(1, actions, kwargs)
+        self._build(1, actions, kwargs, backend)
         self.observation_space = DictSpace(self.setup.observation_spaces())
         self.action_space = single_action_space(self.kind, self.asset_names)
         self._needs_reset = True

@@ -136,6 +136,10 @@ class EngineHooks:
         """Called once by the engine."""
         self.core = core
 
+    def default(self, name: str) -> bool:
+        """True when hook ``name`` is not overridden."""
+        return getattr(type(self), name) is getattr(EngineHooks, name)
+
     @property
     def default_raw(self) -> bool:
         return type(self).get_raw_state is EngineHooks.get_raw_state

@@ -82,3 +82,17 @@ def sample_episodes(n: int, seed: int, **data_kw) -> list[Episode]:
 
 def bars_of(frames: dict[str, pd.DataFrame]) -> Bars:
     return Bars.from_frames(frames)
+
+
+BACKENDS = ["numpy", "numba"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Both engine backends (numba skipped where it is not installed)."""
+    if request.param == "numba":
+        from btgym.engine.kernel import HAVE_NUMBA
+
+        if not HAVE_NUMBA:
+            pytest.skip("numba is not installed (pip install 'btgym[fast]')")
+    return request.param

@@ -76,18 +76,18 @@ SETTINGS = {
 }
 
 
-def _pair(eurusd, kw, portfolio):
+def _pair(eurusd, kw, portfolio, backend):
     kw = {**BASE, "filename": eurusd, **kw}
     ref_cls = PortfolioEnv if portfolio else BTgymEnv
-    eng = EngineEnv(actions="portfolio" if portfolio else None, **kw)
+    eng = EngineEnv(actions="portfolio" if portfolio else None, backend=backend, **kw)
     ref = ref_cls(server="inprocess", **kw)
     return eng, ref
 
 
 @pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_parity_single_env(eurusd, name):
+def test_parity_single_env(eurusd, name, backend):
     kw, portfolio, episodes = SETTINGS[name]
-    eng, ref = _pair(eurusd, kw, portfolio)
+    eng, ref = _pair(eurusd, kw, portfolio, backend)
     rng = np.random.default_rng(len(name))
     ends = set()
     try:
@@ -100,7 +100,7 @@ def test_parity_single_env(eurusd, name):
     assert ends  # at least one way of ending happened
 
 
-def test_parity_two_assets_on_different_stamps(two_frames):
+def test_parity_two_assets_on_different_stamps(two_frames, backend):
     kw = dict(
         BASE,
         dataframe=two_frames,
@@ -113,7 +113,7 @@ def test_parity_two_assets_on_different_stamps(two_frames):
         target_call=3,
         state_shape={"raw": ((20, 8), 0.0, 10.0)},
     )
-    eng = EngineEnv(**kw)
+    eng = EngineEnv(backend=backend, **kw)
     ref = BTgymEnv(server="inprocess", **kw)
     rng = np.random.default_rng(7)
     try:
@@ -124,7 +124,7 @@ def test_parity_two_assets_on_different_stamps(two_frames):
         ref.close()
 
 
-def test_parity_two_assets_portfolio(two_frames):
+def test_parity_two_assets_portfolio(two_frames, backend):
     kw = dict(
         BASE,
         dataframe=two_frames,
@@ -135,7 +135,7 @@ def test_parity_two_assets_portfolio(two_frames):
         drawdown_call=3,
         target_call=3,
     )
-    eng = EngineEnv(actions="portfolio", **kw)
+    eng = EngineEnv(actions="portfolio", backend=backend, **kw)
     ref = PortfolioEnv(server="inprocess", **kw)
     rng = np.random.default_rng(11)
     try:

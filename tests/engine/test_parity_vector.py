@@ -64,6 +64,7 @@ SETTINGS = {
     ),
 }
 N_EPISODES = 24
+_CACHE: dict = {}
 
 
 def _episodes(name, eurusd, two_frames):
@@ -136,15 +137,21 @@ def _check_lane(out, lane, ref, where):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_parity_vector_lanes(name, eurusd, two_frames):
+def test_parity_vector_lanes(name, eurusd, two_frames, backend):
     kw = dict(episode_duration=DURATION, start_cash=100.0, **SETTINGS[name])
     kw.pop("episode_duration")
     portfolio = name.startswith("portfolio")
-    episodes = _episodes(name, eurusd, two_frames)
-    runs = _reference(kw, episodes, portfolio, np.random.default_rng(len(name)))
+    if name not in _CACHE:  # the backtrader runs serve both backends
+        episodes = _episodes(name, eurusd, two_frames)
+        _CACHE[name] = (
+            episodes,
+            _reference(kw, episodes, portfolio, np.random.default_rng(len(name))),
+        )
+    episodes, runs = _CACHE[name]
     env = VectorBTgymEnv(
         num_envs=len(episodes),
         dataset=ListSource(episodes),
+        backend=backend,
         actions="portfolio" if portfolio else None,
         **kw,
     )
