@@ -50,6 +50,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "patience": None,
     "eval_every": None,
     "epochs": 100,
+    "threads": 1,
 }
 PREDICT_CHUNK = 65536
 
@@ -67,6 +68,24 @@ class Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, restoring the caller's setting afterwards.
+
+    Small models gain nothing from threads, and on a loaded machine torch's thread pool
+    spins: a 64-unit MLP fit measured 15.6 s with 2 threads vs 0.36 s with 1 here.
+    """
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager
@@ -117,6 +136,8 @@ class TorchModel(SupervisedModel):
             raise ConfigError(
                 f"{where}: class_weight must be None or 'balanced', got {p['class_weight']!r}"
             )
+        if p["threads"] is not None and not (isinstance(p["threads"], int) and p["threads"] >= 1):
+            raise ConfigError(f"{where}: threads must be None or an int ≥ 1, got {p['threads']!r}")
         if p["patience"] is not None and not (
             isinstance(p["patience"], int) and p["patience"] >= 1
         ):
@@ -183,7 +204,7 @@ class TorchModel(SupervisedModel):
         eval_every = int(p["eval_every"] or default_eval_every(epochs))
         self.device = self._resolve_device()
         metric = "acc" if self.task == "classification" else "mae"
-        with seeded(self.seed, self.device):
+        with seeded(self.seed, self.device), cpu_threads(p["threads"]):
             self.net = self._build().to(self.device)
             if self.task == "regression":
                 std = float(np.std(y))
@@ -246,7 +267,7 @@ class TorchModel(SupervisedModel):
 
     def _forward_chunks(self, X: np.ndarray, fn) -> np.ndarray:
         outs = []
-        with torch.no_grad():
+        with torch.no_grad(), cpu_threads(self.params["threads"]):
             for i in range(0, len(X), PREDICT_CHUNK):
                 outs.append(fn(self._tensor(X[i : i + PREDICT_CHUNK])).double().cpu().numpy())
         return np.concatenate(outs, axis=0)
