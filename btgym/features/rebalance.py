@@ -84,11 +84,15 @@ def _synthetic(
         # imbalanced-learn appends synthetic rows; each lies between a seed sample and a
         # neighbour: take the stamp of the nearest original row of its class.
         Xn = X.to_numpy()
-        for c in np.unique(yr[n:]):  # a loop over classes, not rows
+        for c in np.unique(yr[n:]):  # classes, then blocks of rows (bounded memory)
             pos = np.flatnonzero(y.to_numpy() == c)
+            src = Xn[pos]
             new_rows = np.flatnonzero(yr[n:] == c)
-            d = ((Xr[n:][new_rows, None, :] - Xn[pos][None, :, :]) ** 2).sum(axis=2)
-            seeds[new_rows] = pos[np.argmin(d, axis=1)]
+            block = max(1, 2**22 // max(1, src.size))
+            for s in range(0, len(new_rows), block):
+                rows = new_rows[s : s + block]
+                d = ((Xr[n:][rows, None, :] - src[None, :, :]) ** 2).sum(axis=2)
+                seeds[rows] = pos[np.argmin(d, axis=1)]
     rows = np.concatenate([np.arange(n), seeds])
     kind = np.array(["orig"] * n + ["synthetic"] * new, dtype=object)
     order = np.argsort(rows, kind="stable")

@@ -46,8 +46,9 @@ class Scaler:
         if len(X) < 2:
             raise ConfigError(f"Scaler.fit needs at least 2 rows, got {len(X)}")
         arr = X.to_numpy(dtype=np.float64)
-        mean = arr.mean(axis=0)
-        std = arr.std(axis=0, ddof=1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = arr.mean(axis=0)
+            std = arr.std(axis=0, ddof=1)
         bad = [str(c) for c, s in zip(X.columns, std) if not np.isfinite(s) or s == 0]
         if bad:
             raise DegenerateFeatureError(
