@@ -27,6 +27,7 @@ from btgym.engine import kernel as kern
 from btgym.engine.broker import BatchBroker, column
 from btgym.engine.hooks import EngineHooks, LaneView
 from btgym.errors import ConfigError
+from btgym.strategy.info import IsoTimes
 
 HOLD, BUY, SELL, CLOSE = 0, 1, 2, 3
 #: done reasons (``reason`` array codes) → ``done_reason`` strings.
@@ -127,6 +128,7 @@ class BatchEpisodes:
         self.last_action = np.zeros((n, self.n_actions))
         self.meta = np.zeros((n, 5))
         self.episodes: list[Any] = [None] * n
+        self.iso_times: list[Any] = [None] * n
         self._lanes = np.arange(n)
         self._all = np.ones(n, bool)
         self.internal = np.zeros((n, 7))
@@ -142,6 +144,7 @@ class BatchEpisodes:
         )
         self._default_reward = self.hooks.default("get_reward")
         self._default_internal = self.hooks.default("get_internal_state")
+        self._has_done_hook = not self.hooks.default("get_done")
 
     # ------------------------------------------------------------------ buffers
 
@@ -198,6 +201,7 @@ class BatchEpisodes:
             for i, name in enumerate(names):
                 self.ohlc[lane, :nb, i] = bars.values[name][:, :4]
         self.episodes[lane] = episode
+        self.iso_times[lane] = IsoTimes(bars.index)
         self.meta[lane] = _meta_vector(getattr(episode, "metadata", None))
         self.t[lane] = self.time_dim - 1
         self.last[lane] = nb - 1
@@ -222,16 +226,18 @@ class BatchEpisodes:
         actions, float weights (n, k+1) ``[cash, *assets]`` summing to 1 for
         portfolio actions."""
         a = self._all if active is None else active
+        default_reward = self._default_reward
         if self.backend == "numba":
             acts = np.ascontiguousarray(codes, np.float64 if self.portfolio else np.int64)
+            br = self.broker
             kern.step_kernel(
                 self.F,
                 self.I,
-                self.broker.size,
-                self.broker.pprice,
-                self.broker.touch,
-                self.broker.fills,
-                self.broker.oorder,
+                br.size,
+                br.pprice,
+                br.touch,
+                br.fills,
+                br.oorder,
                 self.opens,
                 self.closes,
                 acts,
@@ -241,6 +247,9 @@ class BatchEpisodes:
                 self.skip,
                 self.portfolio,
                 self.internal,
+                default_reward,
+                self.terminated,
+                self.truncated,
             )
         else:
             self._step_numpy(codes, a)
@@ -248,18 +257,17 @@ class BatchEpisodes:
             self.last_action[:] = codes
         else:
             self.last_action[a] = codes[a]
-        if not self._default_reward:
+        if not default_reward:
             self.reward = np.where(a, self.hooks.reward(self._view()), 0.0)
-        elif active is not None:
-            self.reward = np.where(a, self.reward, 0.0)
-        self.prev_value = np.where(a, self.value, self.prev_value)
-        reason = self.reason
-        done_hook = self.hooks.done(self._view())
-        if done_hook is not None:
-            self.reason = np.where(((reason == 0) | (reason == 4)) & done_hook & a, 3, reason)
-            reason = self.reason
-        self.terminated = (reason >= 1) & (reason <= 3)
-        self.truncated = reason == 4
+            self.prev_value = np.where(a, self.value, self.prev_value)
+        if self._has_done_hook:
+            done_hook = self.hooks.done(self._view())
+            if done_hook is not None:
+                reason = self.reason
+                self.reason = np.where(((reason == 0) | (reason == 4)) & done_hook & a, 3, reason)
+                reason = self.reason
+                self.terminated = (reason >= 1) & (reason <= 3)
+                self.truncated = reason == 4
 
     def _step_numpy(self, codes: np.ndarray, active: np.ndarray) -> None:
         lanes = self._lanes
@@ -305,9 +313,15 @@ class BatchEpisodes:
         self.drawdown = np.where(a, dd, self.drawdown)
         self.max_drawdown = np.where(a, max_dd, self.max_drawdown)
         self.value = np.where(a, value, self.value)
-        self.reward = (self.value - self.prev_value) / self.start_cash * self.reward_scale
+        self.reward = np.where(
+            a, (self.value - self.prev_value) / self.start_cash * self.reward_scale, 0.0
+        )
+        if self._default_reward:
+            self.prev_value = np.where(a, self.value, self.prev_value)
         self.step_count = self.step_count + a
         self.reason = np.where(a, reason, 0)
+        self.terminated = (self.reason == 1) | (self.reason == 2)
+        self.truncated = self.reason == 4
 
     def _orders(self, codes: np.ndarray, active: np.ndarray, closes_t: np.ndarray) -> None:
         codes = np.where(active[:, None], codes, HOLD)
@@ -344,6 +358,22 @@ class BatchEpisodes:
 
     # ------------------------------------------------------------------ observations
 
+    def observe_lane(self, lane: int) -> dict[str, np.ndarray]:
+        """Observation of one lane (the single env's fast path): fresh arrays."""
+        hooks = self.hooks
+        obs = {}
+        for key, _fn, dtype, _shape, low, high in self._plan:
+            if key == "raw" and hooks.default_raw:
+                t = int(self.I[lane, kern.T])
+                obs[key] = self.raw[lane, t - self.time_dim + 1 : t + 1].copy()
+            elif key == "internal" and self._default_internal and self.backend == "numba":
+                obs[key] = _clip(self.internal[lane].astype(dtype), low, high)
+            elif key == "metadata" and hooks.default("get_metadata_state"):
+                obs[key] = _clip(self.meta[lane].astype(dtype), low, high)
+            else:
+                obs[key] = self.observe(np.array([lane]))[key][0]
+        return obs
+
     def _view(self, lanes: np.ndarray | None = None) -> LaneView:
         return LaneView(self, self._lanes if lanes is None else lanes)
 
@@ -369,6 +399,14 @@ class BatchEpisodes:
                 np.minimum(arr, high, out=arr)
             obs[key] = arr
         return obs
+
+
+def _clip(arr: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    if low is not None:
+        np.maximum(arr, low, out=arr)
+    if high is not None:
+        np.minimum(arr, high, out=arr)
+    return arr
 
 
 def _meta_vector(meta: Any) -> np.ndarray:

@@ -210,6 +210,7 @@ class EngineEnv(_EngineBase, gym.Env):
         self.observation_space = DictSpace(self.setup.observation_spaces())
         self.action_space = single_action_space(self.kind, self.asset_names)
         self._needs_reset = True
+        self._codes = np.zeros((1, len(self.asset_names)), np.int64)
 
     def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -230,16 +231,22 @@ class EngineEnv(_EngineBase, gym.Env):
             raise ResetNeededError("call reset() before step() (and after an episode ends)")
         core = self.core
         if self.kind == "discrete":
-            action = np.array([list(self.action_space.normalize(action).values())], np.int64)
-        core.step(self._decode(action, 1))
+            codes = self._codes
+            if type(action) is int and 0 <= action <= 3 and len(self.asset_names) == 1:
+                codes[0, 0] = action
+            else:
+                codes[0] = list(self.action_space.normalize(action).values())
+            core.step(codes)
+        else:
+            core.step(self._decode(action, 1))
         terminated, truncated = bool(core.terminated[0]), bool(core.truncated[0])
         if terminated or truncated:
             self._needs_reset = True
         info = lane_info(core, 0, self.action_keys)
-        return self._obs(), float(core.reward[0]), terminated, truncated, info
+        return core.observe_lane(0), float(core.reward[0]), terminated, truncated, info
 
     def _obs(self) -> dict[str, np.ndarray]:
-        return {k: v[0] for k, v in self.core.observe().items()}
+        return self.core.observe_lane(0)
 
     def render(self) -> None:
         return None

@@ -166,8 +166,15 @@ class EngineHooks:
     def get_raw_state(self, view: LaneView) -> np.ndarray:
         """OHLC of the last ``T`` bars (m, T, 4) or (m, T, 4·lines)."""
         core = self.core
-        idx = view.t[:, None] - core.time_dim + 1 + np.arange(core.time_dim)
-        return core.raw[view.lanes[:, None], idx]
+        T = core.time_dim
+        if core.backend == "numba" and len(view.lanes) == core.n:
+            from btgym.engine.kernel import gather_windows
+
+            out = np.empty((core.n, T, core.raw.shape[2]), core.raw.dtype)
+            gather_windows(core.raw, view.t, T, out)
+            return out
+        windows = np.lib.stride_tricks.sliding_window_view(core.raw, T, axis=1)
+        return windows[view.lanes, view.t - T + 1].transpose(0, 2, 1).copy()
 
     def get_internal_state(self, view: LaneView) -> np.ndarray:
         """``[cash/start, value/start, gross exposure, drawdown, net exposure,

@@ -9,15 +9,15 @@ import numpy as np
 
 from btgym.engine.broker import COMPLETED, MARGIN, MARGIN_CHECK
 from btgym.engine.core import CLOSE, REASONS, BatchEpisodes
-from btgym.strategy.info import iso_time
+from btgym.engine.kernel import CASH, DD, REALIZED, VALUE
 
 
 def broker_message(core: BatchEpisodes, lane: int) -> str:
     """Order notifications of ``lane``'s last fill pass, "; "-joined (backtrader's
     order: check rejections first, then executions, each in submission order)."""
     br = core.broker
-    status = br.fill_status[lane]
-    if not status.any():
+    status = br.fill_status[lane].tolist()
+    if not any(status):
         return ""
     order = br.oorder[lane]
     names = core.asset_names
@@ -43,26 +43,26 @@ def broker_message(core: BatchEpisodes, lane: int) -> str:
 def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> dict[str, Any]:
     """The standard info dict of ``lane`` (see :mod:`btgym.strategy.info`)."""
     br = core.broker
-    value = float(core.value[lane])
-    realized = float(br.realized[lane])
-    act = core.last_action[lane]
+    f = core.F[lane].tolist()
+    t, _, step, reason = core.I[lane].tolist()
+    value, realized = f[VALUE], f[REALIZED]
+    act = core.last_action[lane].tolist()
     if core.portfolio:
-        action = {k: float(a) for k, a in zip(action_keys, act)}
+        action = dict(zip(action_keys, act))
     else:
         action = {k: int(a) for k, a in zip(action_keys, act)}
     info = {
-        "step": int(core.step_count[lane]),
-        "time": iso_time(int(core.stamps[lane, core.t[lane]])),
+        "step": step,
+        "time": core.iso_times[lane][t],
         "action": action,
-        "broker_cash": float(br.cash[lane]),
+        "broker_cash": f[CASH],
         "broker_value": value,
         "position": dict(zip(core.asset_names, br.size[lane].tolist())),
-        "drawdown": float(core.drawdown[lane]),
+        "drawdown": f[DD],
         "realized_pnl": realized,
         "unrealized_pnl": value - core.start_cash - realized,
-        "broker_message": broker_message(core, lane) if core.step_count[lane] else "",
+        "broker_message": broker_message(core, lane) if step else "",
     }
-    reason = int(core.reason[lane])
     if reason:
         info["done_reason"] = REASONS[reason]
     return info

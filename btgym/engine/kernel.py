@@ -125,6 +125,9 @@ def step_kernel(
     skip,
     portfolio,
     internal,
+    set_prev,
+    terminated,
+    truncated,
 ):
     """One decision per active lane: orders at ``t``, fills at ``t+1``'s open, values at
     every bar to the next decision; writes rewards, reasons and the internal state."""
@@ -142,6 +145,9 @@ def step_kernel(
             fills[i, a, F_STATUS] = 0.0
         if not active[i]:
             I[i, REASON] = 0
+            terminated[i] = False
+            truncated[i] = False
+            F[i, REWARD] = 0.0
             continue
         t = I[i, T]
         last = I[i, LAST]
@@ -306,7 +312,11 @@ def step_kernel(
         F[i, MAXDD] = maxdd
         F[i, DD] = (peak - value) / peak if peak > 0 else 0.0
         F[i, VALUE] = value
-        F[i, REWARD] = (value - F[i, PREV]) / start * scale  # PREV: set by the caller
+        F[i, REWARD] = (value - F[i, PREV]) / start * scale
+        if set_prev:  # else the caller's reward hook reads PREV first
+            F[i, PREV] = value
+        terminated[i] = reason == 1 or reason == 2
+        truncated[i] = reason == 4
         I[i, T] = dec
         I[i, STEP] += 1
         I[i, REASON] = reason
@@ -355,3 +365,11 @@ def internal_kernel(F, size, closes, T_, start, out):
     """The internal state of every lane at its bar (after a reset)."""
     for i in range(size.shape[0]):
         _internal(F, size, closes, i, T_[i], start, out)
+
+
+@njit(cache=True)
+def gather_windows(buf, t, length, out):
+    """``out[i] = buf[i, t[i]-length+1 : t[i]+1]`` for every lane."""
+    for i in range(buf.shape[0]):
+        s = t[i] - length + 1
+        out[i] = buf[i, s : s + length]
