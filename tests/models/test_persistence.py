@@ -82,7 +82,7 @@ def test_flipped_byte_and_code_running_pickle_raise_checkpoint_error(synth, tmp_
     meta = json.loads((path / "model.json").read_text())
     meta["weights"]["sha256"] = sha256_file(w)
     (path / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="weights.pt"):
+    with pytest.raises(CheckpointError, match=r"weights\.pt"):
         load_model(path)
     assert not os.path.exists("/tmp/btgym_models_pwned")
     # npz holding an object array
@@ -112,7 +112,7 @@ def test_format_version_and_class_are_checked(synth, tmp_path):
         (path / "model.json").write_text(json.dumps(bad))
         with pytest.raises(CheckpointError, match=match):
             load_model(path)
-    with pytest.raises(CheckpointError, match="model.json"):
+    with pytest.raises(CheckpointError, match=r"model\.json"):
         load_model(tmp_path / "nowhere")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "x").write_text("x")
