@@ -68,3 +68,30 @@ def redis_server() -> Iterator[RedisServer]:
 def live_name() -> str:
     """A runner name unique within the session."""
     return f"t{next(_names)}"
+
+
+# --------------------------------------------------------------------------- models and data
+
+EURUSD_FILE = "DAT_ASCII_EURUSD_M1_201701.csv"
+
+
+@pytest.fixture(scope="session")
+def eurusd_path(shared_data):
+    return shared_data / EURUSD_FILE
+
+
+@pytest.fixture(scope="session")
+def eurusd(eurusd_path):
+    from btgym.datafeed import load_bars
+
+    return load_bars(eurusd_path, data_names=["EURUSD"])
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory, eurusd):
+    """Saved classifiers (trained briefly; accuracy does not matter here):
+    ``mlp20``: MLP 2×64 on the 20-feature reference set, 1 min; ``tiny``: features of
+    extent 0 (one bar of warm-up); ``five``: a 5-minute model on 1-minute bars."""
+    from .models import train_models
+
+    return train_models(tmp_path_factory.mktemp("models"), eurusd)
