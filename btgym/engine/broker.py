@@ -92,6 +92,7 @@ class BatchBroker:
         commission: float,
         leverage: float,
         F: np.ndarray | None = None,
+        shortcash: bool = True,
     ) -> None:
         from btgym.engine import kernel
 
@@ -99,6 +100,7 @@ class BatchBroker:
         self.start_cash = float(start_cash)
         self.commission = float(commission)
         self.leverage = float(leverage)
+        self.shortcash = bool(shortcash)
         # per-lane floats live in the engine's F table (shared with the compiled kernel)
         self.F = np.zeros((n, kernel.NF)) if F is None else F
         self.F[:, kernel.CASH] = self.F[:, kernel.VALUE] = self.start_cash
@@ -198,11 +200,11 @@ class BatchBroker:
             pc = self.oprice[n_idx, a]
             old = psize[n_idx, a]
             new, opened, closed = split_update(old, o)
-            cv = -closed * pc
+            cv = -closed * pc if self.shortcash else np.abs(closed) * pc
             cc = np.where(cv > 0, cv / lev, cv)
             c1 = pcash + cc
             c1 = c1 - np.abs(closed) * comm * pc
-            ov = opened * pc
+            ov = opened * pc if self.shortcash else np.abs(opened) * pc
             oc = np.where(ov > 0, ov / lev, ov)
             c2 = c1 - oc
             c2 = c2 - np.abs(opened) * comm * pc
@@ -225,14 +227,14 @@ class BatchBroker:
             pp = self.pprice[n_idx, a]
             _, opened, closed = split_update(old, o)
             pnl = -closed * (p - pp) * 1.0
-            cv = -closed * pp
+            cv = -closed * pp if self.shortcash else np.abs(closed) * pp
             cc = np.where(cv > 0, cv / lev, cv)
             c1 = cash + (cc + pnl)
             ccomm = np.abs(closed) * comm * p
             c1 = c1 - ccomm
             c1 = c1 + 0.0
             c1 = np.where(closed != 0, c1, cash)
-            ov = opened * p
+            ov = opened * p if self.shortcash else np.abs(opened) * p
             oc = np.where(ov > 0, ov / lev, ov)
             c2 = c1 - oc
             ocomm = np.abs(opened) * comm * p
@@ -274,7 +276,9 @@ class BatchBroker:
         if closes.ndim == 3:
             size, pp, cash = size[:, None, :], pp[:, None, :], cash[:, None]
         if self.k == 1:
-            return cash + _unlever(size[..., 0], pp[..., 0], closes[..., 0], self.leverage)
+            return cash + _unlever(
+                size[..., 0], pp[..., 0], closes[..., 0], self.leverage, self.shortcash
+            )
         order = self._sum_order(lanes)
         total = None
         for j in range(self.k):
@@ -287,9 +291,9 @@ class BatchBroker:
                 rows = np.arange(len(a))
                 s, q, c = size[rows, a], pp[rows, a], closes[rows, a]
             if total is None:
-                total = 0.0 + _unlever(s, q, c, self.leverage)  # first term of the sum
+                total = 0.0 + _unlever(s, q, c, self.leverage, self.shortcash)  # first term
             else:
-                total = _add_unlever(total, s, q, c, self.leverage)
+                total = _add_unlever(total, s, q, c, self.leverage, self.shortcash)
         return cash + total
 
     def _sum_order(self, lanes: np.ndarray | None) -> np.ndarray:
@@ -302,13 +306,23 @@ class BatchBroker:
         return self.value
 
 
-def _unlever(size: np.ndarray, pp: np.ndarray, close: np.ndarray, lev: float) -> np.ndarray:
+def _unlever(size, pp, close, lev: float, shortcash: bool = True) -> np.ndarray:
     """One asset's contribution ``0.0 + ...`` to backtrader's ``pos_value_unlever``."""
-    return _add_unlever(np.zeros(np.broadcast(size, close).shape), size, pp, close, lev)
+    return _add_unlever(np.zeros(np.broadcast(size, close).shape), size, pp, close, lev, shortcash)
 
 
-def _add_unlever(total, size, pp, close, lev):
-    dv = size * close
+def held_value(size, pp, close, shortcash: bool = True):
+    """backtrader's value of one position (``getvalue(datas=[data])``): ``size·close``,
+    or with ``shortcash=False`` a short's ``pp·size + (pp − close)·size``."""
+    if shortcash:
+        return size * close
+    short = pp * size
+    short = short + (pp - close) * size
+    return np.where(size >= 0, size * close, short)
+
+
+def _add_unlever(total, size, pp, close, lev, shortcash=True):
+    dv = size * close if shortcash else np.abs(held_value(size, pp, close, False))
     dun = size * (close - pp) * 1.0
     long = dv > 0
     lv = total + (dv - dun) / lev

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from btgym.engine import kernel as kern
-from btgym.engine.broker import BatchBroker, column
+from btgym.engine.broker import BatchBroker, column, held_value
 from btgym.engine.hooks import EngineHooks, LaneView
 from btgym.errors import ConfigError
 from btgym.strategy.info import IsoTimes
@@ -95,7 +95,13 @@ class BatchEpisodes:
         self.portfolio = bool(strategy.portfolio_actions)
         self.start_cash = float(broker.start_cash)
         self.broker = BatchBroker(
-            n, self.k, broker.start_cash, broker.broker_commission, broker.leverage, F=self.F
+            n,
+            self.k,
+            broker.start_cash,
+            broker.broker_commission,
+            broker.leverage,
+            F=self.F,
+            shortcash=broker.shortcash,
         )
         self.stakes = np.array([strategy.stake(a) for a in self.asset_names])
         raw = strategy.state_shape.get("raw")
@@ -140,6 +146,7 @@ class BatchEpisodes:
                 self.low,
                 self.high,
                 self.reward_scale,
+                1.0 if self.broker.shortcash else 0.0,
             ]
         )
         self._default_reward = self.hooks.default("get_reward")
@@ -344,7 +351,7 @@ class BatchEpisodes:
             current = np.where(value[:, None] > 0, pos * closes_t / value[:, None], 0.0)
         order = np.argsort(w[:, 1:] - current, axis=1, kind="stable")
         target = w[:, 1:] * value[:, None]
-        held = pos * closes_t
+        held = held_value(pos, br.pprice, closes_t, br.shortcash)
         lev = br.leverage
         with np.errstate(invalid="ignore", divide="ignore"):
             buy = np.trunc(lev * np.floor_divide(target - held, closes_t))

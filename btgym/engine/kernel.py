@@ -76,14 +76,22 @@ def _new_price(old, delta, pprice, price):
 
 
 @njit(cache=True)
-def _value(cash, size, pp, closes_row, order, lev):
+def _held(s, pp, c, shortcash):
+    if shortcash or s >= 0:
+        return s * c
+    v = pp * s
+    return v + (pp - c) * s
+
+
+@njit(cache=True)
+def _value(cash, size, pp, closes_row, order, lev, shortcash):
     k = size.shape[0]
     total = 0.0
     for j in range(k):
         a = order[j]
         s = size[a]
         c = closes_row[a]
-        dv = s * c
+        dv = s * c if shortcash else abs(_held(s, pp[a], c, False))
         if dv > 0:
             dun = s * (c - pp[a]) * 1.0
             total = total + (dv - dun) / lev
@@ -133,6 +141,7 @@ def step_kernel(
     every bar to the next decision; writes rewards, reasons and the internal state."""
     n, k = size.shape
     start, comm, lev, low, high, scale = P[0], P[1], P[2], P[3], P[4], P[5]
+    shortcash = P[6] != 0.0
     osize = np.zeros(k)
     oprice = np.zeros(k)
     okind = np.zeros(k, np.int64)
@@ -174,7 +183,7 @@ def step_kernel(
                 c = closes[i, t, a]
                 target = acts[i, a + 1] * value
                 pos = size[i, a]
-                held = pos * c
+                held = _held(pos, pprice[i, a], c, shortcash)
                 if target == 0 and pos != 0:
                     sz = -pos
                 elif target > held:
@@ -220,13 +229,13 @@ def step_kernel(
                     continue
                 pc = oprice[a]
                 new, opened, closed = _split(psize[a], o)
-                cv = -closed * pc
+                cv = -closed * pc if shortcash else abs(closed) * pc
                 cc = cv / lev if cv > 0 else cv
                 c1 = pcash + cc
                 c1 = c1 - abs(closed) * comm * pc
                 c2 = c1
                 if opened != 0:
-                    ov = opened * pc
+                    ov = opened * pc if shortcash else abs(opened) * pc
                     oc = ov / lev if ov > 0 else ov
                     c2 = c1 - oc
                     c2 = c2 - abs(opened) * comm * pc
@@ -250,7 +259,7 @@ def step_kernel(
                 c1 = cash
                 ccomm = 0.0
                 if closed != 0:
-                    cv = -closed * pp
+                    cv = -closed * pp if shortcash else abs(closed) * pp
                     cc = cv / lev if cv > 0 else cv
                     c1 = cash + (cc + pnl)
                     ccomm = abs(closed) * comm * p
@@ -260,7 +269,7 @@ def step_kernel(
                 ocomm = 0.0
                 c2 = c1
                 if opened != 0:
-                    ov = opened * p
+                    ov = opened * p if shortcash else abs(opened) * p
                     oc = ov / lev if ov > 0 else ov
                     c2 = c1 - oc
                     ocomm = abs(opened) * comm * p
@@ -292,7 +301,7 @@ def step_kernel(
         dec = t1
         value = 0.0
         for b in range(t + 1, min(t + skip, last) + 1):
-            v = _value(F[i, CASH], size[i], pprice[i], closes[i, b], order, lev)
+            v = _value(F[i, CASH], size[i], pprice[i], closes[i, b], order, lev, shortcash)
             if v > peak:
                 peak = v
             d = (peak - v) / peak if peak > 0 else 0.0

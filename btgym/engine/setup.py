@@ -161,8 +161,6 @@ def check_broker(broker: BrokerConfig) -> None:
         raise unsupported(f"mult={broker.mult!r}")
     if broker.slippage:
         raise unsupported(f"slippage={broker.slippage!r}")
-    if not broker.shortcash:
-        raise unsupported("shortcash=False")
     if not broker.checksubmit:
         raise unsupported("checksubmit=False")
 

@@ -16,6 +16,19 @@ from .parity import run_pair
 
 BASE = dict(episode_duration={"hours": 1, "minutes": 40}, start_cash=100.0)
 SETTINGS = {
+    "skip1-lev10-shortcash-off": (
+        dict(
+            leverage=10,
+            broker_commission=0.0002,
+            fixed_stake=300,
+            start_cash=1000.0,
+            drawdown_call=2,
+            target_call=2,
+            shortcash=False,
+        ),
+        False,
+        4,
+    ),
     # name: (keywords, portfolio, episodes)
     "skip1-lev1-c001": (
         dict(

@@ -33,6 +33,7 @@ SETTINGS = {
         fixed_stake=90,
         drawdown_call=0.3,
         target_call=0.3,
+        shortcash=False,
     ),
     "skip17-lev10-c001": dict(
         skip_frame=17,
