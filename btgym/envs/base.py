@@ -106,9 +106,9 @@ class BTgymEnv(gym.Env):
         trial_cfg, episode_cfg = split_options(options)
         super().reset(seed=seed)
         episode_seed = int(self.np_random.integers(2**62))
+        self._setup.check_data_server(restart=True)  # an owned data server that died
         if seed is not None:
             self._setup.reseed_data(int(self.np_random.integers(2**62)))
-        self._setup.check_data_server()
         try:
             obs, info = self._handle.reset(trial_cfg, episode_cfg, episode_seed)
         except CommError:

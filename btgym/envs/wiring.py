@@ -157,14 +157,22 @@ class EnvSetup:
         self.data_client = self.data_server.client()
         return self.data_address
 
-    def check_data_server(self) -> None:
-        """Raise at once if the data server this env owns has died (instead of the
-        episode server timing out on it)."""
+    def check_data_server(self, restart: bool = False) -> None:
+        """If the data server this env owns has died: start it again (``restart``, at
+        the same address, so data-slave envs reconnect), else raise at once (instead
+        of the episode server timing out on it)."""
         server = self.data_server
+        if server is not None and not server.is_alive() and restart:
+            log.warning(f"this env's data server (pid {server.pid}) died: restarting it")
+            if self.data_client is not None:
+                self.data_client.close()
+            server.restart()
+            self.data_client = server.client()
+            return
         if server is not None and not server.is_alive():
             raise DataServerDiedError(
-                f"this env's data server (pid {server.pid}) died; close this env and "
-                "create a new one"
+                f"this env's data server (pid {server.pid}) died; the next reset() "
+                "restarts it"
             )
 
     def reseed_data(self, seed: int) -> None:
