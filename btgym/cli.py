@@ -384,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="episode.png", help="PNG path")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=cmd_render)
+    from btgym.live.cli import add_live_parser  # btgym live model|policy|read
+
+    add_live_parser(sub)
     return parser
 
 

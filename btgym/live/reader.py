@@ -131,13 +131,22 @@ class SignalReader:
             if got or left_ms <= slice_ms:
                 return got
 
-    def _xread(self, after: str, count: int, block: int | None) -> list[tuple[str, Signal]]:
+    def _xread(
+        self, after: str, count: int, block: int | None, raw: bool = False
+    ) -> list[tuple[str, Any]]:
         reply = self._call(self._client.xread, {self.keys.stream: after}, count=count, block=block)
-        out = []
+        out: list[tuple[str, Any]] = []
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                out.append((_text(entry_id), _entry_signal(fields)))
+                signal = _entry_signal(fields)  # validates the schema major
+                text = _text(fields.get(b"data", fields.get("data"))) if raw else None
+                out.append((_text(entry_id), text if raw else signal))
         return out
+
+    def read_raw(self, after: str = "0-0", count: int = 100) -> list[tuple[str, str]]:
+        """Like :meth:`read` without blocking, with each entry's JSON text as stored (unknown
+        fields kept; the schema major is still checked)."""
+        return self._xread(after, count, None, raw=True)
 
     def top_id(self) -> str:
         """Id of the newest stream entry (``"0-0"`` when the stream is empty)."""
