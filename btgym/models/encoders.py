@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -336,11 +337,28 @@ class EncoderStream:
 
 
 def _run_artifact(run_id: str, registry: Any, kind: str) -> dict[str, Any]:
+    """What a registry run holds for an encoder: ``encoder.json`` (kind ``encoder``) or
+    ``{"model_dir": <run dir>/model}`` (kind ``supervised``)."""
+    import json
+
     try:
-        from btgym.experiments import registry as reg_mod  # type: ignore[attr-defined]
+        from btgym.experiments.registry.store import Registry
     except ImportError as exc:
         raise ConfigError(f"from_run needs btgym.experiments (run {run_id!r}): {exc}") from exc
-    return reg_mod.encoder_artifact(run_id, registry=registry, kind=kind)
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    rec = reg.get(run_id)
+    if rec.kind != kind:
+        raise ConfigError(f"run {run_id!r} is a {rec.kind!r} run, not {kind!r}")
+    if not rec.run_dir:
+        raise ConfigError(f"run {run_id!r} has no run directory")
+    run_dir = Path(rec.run_dir)
+    if kind == "supervised":
+        return {"model_dir": str(run_dir / "model")}
+    file = run_dir / "encoder.json"
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"run {run_id!r}: cannot read {file}: {exc}") from exc
 
 
 def encoder_from_dict(d: Mapping[str, Any] | Encoder) -> Encoder:
