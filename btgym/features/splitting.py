@@ -121,7 +121,7 @@ def run_split(
         elif up_flat_down is not None:
             mode = "up_flat_down"
         bucket = Bucketizer(
-            mode,
+            mode=mode,
             boundaries=boundaries,
             percentiles=percentiles,
             up_flat_down=up_flat_down,

@@ -7,7 +7,7 @@ as JSON; floats round-trip exactly (``repr`` → ``float``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -192,15 +192,17 @@ def from_one_hot(a: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- Bucketizer
 
 
-@dataclass(frozen=True)
+@dataclass
 class Bucketizer:
     """Label → class buckets (``sign``, ``boundaries``, ``percentiles``, ``up_flat_down``).
 
-    ``fit`` returns a fitted copy with ``fitted_boundaries``; ``transform`` gives a nullable
+    ``fit(y)`` sets ``fitted_boundaries`` and returns the bucketizer (sklearn style, so
+    ``Bucketizer(...).fit(y).transform(y)`` works); ``transform`` gives a nullable
     ``Int64`` Series (``<NA>`` for NaN and dropped values).
     """
 
     mode: str = "sign"
+    _: KW_ONLY
     boundaries: tuple[float, ...] | None = None
     percentiles: tuple[float, ...] | None = None
     up_flat_down: float | None = None
@@ -223,11 +225,9 @@ class Bucketizer:
         for key in ("boundaries", "percentiles"):
             val = getattr(self, key)
             if val is not None:
-                object.__setattr__(self, key, tuple(float(x) for x in val))
+                setattr(self, key, tuple(float(x) for x in val))
         if self.fitted_boundaries is not None:
-            object.__setattr__(
-                self, "fitted_boundaries", tuple(float(x) for x in self.fitted_boundaries)
-            )
+            self.fitted_boundaries = tuple(float(x) for x in self.fitted_boundaries)
 
     @property
     def n_classes(self) -> int:
@@ -249,7 +249,7 @@ class Bucketizer:
         return tuple(f"c{i}" for i in range(self.n_classes))
 
     def fit(self, y: Any) -> Bucketizer:
-        """Fix the boundaries (percentiles: fitted on ``y``, the train labels)."""
+        """Fix the boundaries (percentiles: fitted on ``y``, the train labels); returns self."""
         if self.mode == "sign":
             b = np.array([0.0])
         elif self.mode == "boundaries":
@@ -260,15 +260,8 @@ class Bucketizer:
         else:
             x = float(self.up_flat_down or 0.0)
             b = np.array([-x, x])
-        return Bucketizer(
-            self.mode,
-            self.boundaries,
-            self.percentiles,
-            self.up_flat_down,
-            self.handle_boundary,
-            self.seed,
-            tuple(float(v) for v in b),
-        )
+        self.fitted_boundaries = tuple(float(v) for v in b)
+        return self
 
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)
