@@ -36,6 +36,10 @@ def _kind(actions: str | None, portfolio: bool) -> str:
     return kind
 
 
+def _expand(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return mask.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
 class _EngineBase:
     """What the single and the vector env share: setup, core, sampling."""
 
@@ -87,10 +91,13 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
 
     A ``gymnasium.vector.VectorEnv`` with batched ``Dict`` observations and
     next-step autoreset: the step after a lane's episode ended resets that lane
-    (its action is ignored, reward 0, not done). ``reset(seed=s)`` seeds lane ``i``
-    with ``s + i`` (a list seeds each lane); the data domain is reseeded once, from
-    lane 0. Reset options (``trial_config`` / ``episode_config``) hold for every
-    later autoreset too.
+    (its action is ignored, reward 0, not done); with
+    ``autoreset_mode="SameStep"`` the ending step itself returns the new episode's
+    first observation and puts the last one in ``info["final_obs"]`` (and its info in
+    ``info["final_info"]``), as gymnasium's ``SAME_STEP`` mode does.
+    ``reset(seed=s)`` seeds lane ``i`` with ``s + i`` (a list seeds each lane); the
+    data domain is reseeded once, from lane 0. Reset options (``trial_config`` /
+    ``episode_config``) hold for every later autoreset too.
 
     Args:
         num_envs: lanes.
@@ -113,8 +120,14 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         actions: str | None = None,
         messages: bool = False,
         backend: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **kwargs: Any,
     ) -> None:
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ConfigError(f"autoreset_mode {mode} is not supported (NEXT_STEP, SAME_STEP)")
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self._same_step = mode == AutoresetMode.SAME_STEP
         if int(num_envs) < 1:
             raise ConfigError(f"num_envs must be ≥ 1, got {num_envs!r}")
         self.num_envs = int(num_envs)
@@ -167,9 +180,27 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         else:
             core.step(decoded)
         terminated, truncated = core.terminated.copy(), core.truncated.copy()
-        self._autoreset = terminated | truncated
+        reward = core.reward.copy()
+        done = terminated | truncated
         info = batch_info(core, None, self.action_keys, self.messages)
-        return core.observe(), core.reward.copy(), terminated, truncated, info
+        obs = core.observe()
+        if self._same_step and done.any():
+            final_obs = np.empty(self.num_envs, dtype=object)
+            for lane in np.flatnonzero(done):
+                final_obs[lane] = {k: v[lane] for k, v in obs.items()}
+                self._reset_lane(int(lane), None, owner=False)
+            fresh = core.observe()
+            obs = {k: np.where(_expand(done, v), fresh[k], v) for k, v in obs.items()}
+            final_info = info
+            info = batch_info(core, None, self.action_keys, self.messages)
+            info.pop("done_reason", None)
+            info.pop("_done_reason", None)
+            info.update(
+                final_obs=final_obs, _final_obs=done, final_info=final_info, _final_info=done
+            )
+        else:
+            self._autoreset = done
+        return obs, reward, terminated, truncated, info
 
     def close(self, **kwargs: Any) -> None:
         """Release the buffers (idempotent)."""
