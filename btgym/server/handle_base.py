@@ -89,8 +89,8 @@ class HandleBase:
     def _warn(self, notes: Any) -> None:
         """Warn once per handle about each setup problem the strategy noted at reset
         (a ``state_shape`` Box clipping the data, cash that buys no unit...)."""
-        for note in notes or ():
-            if note not in self._warned:
-                self._warned.add(note)
-                log.warning(note)
-                warnings.warn(note, BTgymWarning, stacklevel=4)
+        for key, text in notes or ():
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(text)
+                warnings.warn(text, BTgymWarning, stacklevel=4)

@@ -49,7 +49,7 @@ def obs_reply(loop: EpisodeLoop, result: StepResult, first: bool = False) -> Rep
     if first:
         payload["layout"] = s.info_layout.to_wire()
         if s.notes:
-            payload["notes"] = list(s.notes)
+            payload["notes"] = [list(note) for note in s.notes]
     return Reply(_OBS, payload, arrays)
 
 

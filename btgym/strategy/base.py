@@ -164,18 +164,20 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
             per_unit = broker.margin if broker.margin is not None else price / broker.leverage
             if self.config.portfolio_actions:
                 if cash < per_unit:
-                    self.notes.append(
+                    self.notes.append((
+                        f"cash:{name}",
                         f"start_cash={cash:g} cannot buy one unit of {name!r} (price "
                         f"{price:.6g}, leverage {broker.leverage:g}): its portfolio weight "
-                        "makes no order; raise start_cash"
-                    )
+                        "makes no order; raise start_cash",
+                    ))  # fmt: skip
             elif cash < stake * per_unit:
-                self.notes.append(
+                self.notes.append((
+                    f"stake:{name}",
                     f"a buy or sell of fixed_stake={stake:g} units of {name!r} (price "
                     f"{price:.6g}, leverage {broker.leverage:g}) needs {stake * per_unit:.6g} "
                     f"but start_cash is {cash:g}: the broker will reject it; lower "
-                    "fixed_stake / order_size or raise start_cash"
-                )
+                    "fixed_stake / order_size or raise start_cash",
+                ))  # fmt: skip
 
     # ------------------------------------------------------------------ the bar loop
 

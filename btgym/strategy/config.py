@@ -112,12 +112,32 @@ class LeafSpec:
         )
 
 
+#: Upper bound of the default ``raw`` leaf: the largest price the data layer accepts.
+PRICE_HIGH = 1e12
+#: Bound of the default ``internal`` leaf: its entries are ratios to the start cash or
+#: to the value (≈ 1 in normal use); anything beyond ±100 is clipped.
+INTERNAL_BOUND = 100.0
+#: Bound of the default ``metadata`` leaf (row numbers and POSIX seconds).
+METADATA_BOUND = 1e12
+
+
 def default_state_shape() -> dict[str, LeafSpec]:
-    """``raw`` 30×4 OHLC (float32, ≥ 0), ``internal`` (7,) and ``metadata`` (5,)."""
+    """The default observation, every leaf with finite bounds (so gymnasium's and
+    SB3's checkers are silent):
+
+    - ``raw`` (30, 4) float32 in ``[0, PRICE_HIGH]`` (1e12): OHLC prices as they are;
+    - ``internal`` (7,) float32 in ``[-INTERNAL_BOUND, INTERNAL_BOUND]`` (±100):
+      ratios to the start cash / the value, clipped;
+    - ``metadata`` (5,) float64 in ``[-METADATA_BOUND, METADATA_BOUND]`` (±1e12).
+    """
     return {
-        "raw": LeafSpec(shape=(30, 4), low=0.0, high=math.inf, dtype="float32"),
-        "internal": LeafSpec(shape=(INTERNAL_DIM,), dtype="float32"),
-        "metadata": LeafSpec(shape=(METADATA_DIM,), dtype="float64"),
+        "raw": LeafSpec(shape=(30, 4), low=0.0, high=PRICE_HIGH, dtype="float32"),
+        "internal": LeafSpec(
+            shape=(INTERNAL_DIM,), low=-INTERNAL_BOUND, high=INTERNAL_BOUND, dtype="float32"
+        ),
+        "metadata": LeafSpec(
+            shape=(METADATA_DIM,), low=-METADATA_BOUND, high=METADATA_BOUND, dtype="float64"
+        ),
     }
 
 

@@ -48,7 +48,8 @@ class StateMixin:
 
     def _init_state(self) -> None:
         custom = type(self).get_state is not StateMixin.get_state
-        self.notes: list[str] = []  # setup warnings, handed out with the reset
+        #: setup warnings ``(key, text)``, handed out with the reset (warned once per key)
+        self.notes: list[tuple[str, str]] = []
         self._clip_check: set[str] = set()  # leaves checked at the first observation
         self._init_raw()
         plan = []
@@ -127,12 +128,13 @@ class StateMixin:
             return
         lo, hi = float(np.min(values)), float(np.max(values))
         if lo < spec.low or hi > spec.high:
-            self.notes.append(
+            self.notes.append((
+                f"clip:{key}",
                 f"state_shape[{key!r}] is Box({spec.low:g}, {spec.high:g}) but the "
                 f"{'episode data' if key == 'raw' else 'first observation'} has values in "
                 f"[{lo:.6g}, {hi:.6g}]: observations are clipped to the Box (widen its "
-                "bounds, or normalise in get_" + key + "_state())"
-            )
+                "bounds, or normalise in get_" + key + "_state())",
+            ))  # fmt: skip
 
     # ------------------------------------------------------------------ hooks
 

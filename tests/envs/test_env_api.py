@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -23,21 +25,63 @@ def multi_kwargs():
     return {"filename": {"EURUSD": path, "EURUSD_COPY": path}}
 
 
-@pytest.mark.parametrize("cls", ["BTgymEnv", "MultiDiscreteEnv", "PortfolioEnv"])
-def test_gymnasium_and_sb3_check_env(cls, mode, make_env):
+IDS = {
+    "BTgymEnv": "btgym/Backtrader-v0",
+    "MultiDiscreteEnv": "btgym/MultiDiscrete-v0",
+    "PortfolioEnv": "btgym/Portfolio-v0",
+}
+
+
+@pytest.mark.parametrize("cls", list(IDS))
+def test_gymnasium_check_env_has_zero_warnings(cls, mode, make_env):
     extra = multi_kwargs() if cls != "BTgymEnv" else {}
     env = make_env(getattr(btgym, cls), server=mode, **extra)
-    gym_check_env(env, skip_render_check=True)
-    with pytest.warns(UserWarning) if cls == "BTgymEnv" else _no_raise():
-        sb3_check_env(env, warn=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        gym_check_env(env, skip_render_check=True)
+    for key, space in env.observation_space.spaces.items():
+        assert np.isfinite(space.low).all() and np.isfinite(space.high).all(), key
 
 
-class _no_raise:
-    def __enter__(self):
-        return self
+@pytest.mark.parametrize("cls", list(IDS))
+def test_sb3_form_from_gym_make_checks_clean_and_trains(cls, mode):
+    from stable_baselines3 import PPO
 
-    def __exit__(self, *exc):
-        return False
+    extra = multi_kwargs() if cls != "BTgymEnv" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make(IDS[cls], sb3=True, server=mode, **env_kwargs(**extra))
+        try:
+            sb3_check_env(env, warn=True)
+            model = PPO("MultiInputPolicy", env, n_steps=32, batch_size=32, n_epochs=1)
+            model.learn(64)
+            assert model.num_timesteps >= 64
+        finally:
+            env.close()
+
+
+def test_sb3_form_maps_actions():
+    from btgym.wrappers import SB3Env
+
+    kw = env_kwargs(server="inprocess")
+    one = SB3Env(btgym.BTgymEnv(**kw))
+    multi = SB3Env(btgym.BTgymEnv(**env_kwargs(server="inprocess", **multi_kwargs())))
+    port = SB3Env(btgym.PortfolioEnv(**kw))
+    try:
+        assert one.action_space == gym.spaces.Discrete(4)
+        assert multi.action_space == gym.spaces.MultiDiscrete([4, 4])
+        assert port.action_space == gym.spaces.Box(-1, 1, (2,), np.float32)
+        np.testing.assert_allclose(port.action(np.array([-1.0, 1.0])), [0.0, 1.0])
+        assert set(one.observation_space.spaces) == {"raw", "internal"}
+        assert one.observation_space["raw"].shape == (120,)
+        obs, _ = port.reset(seed=0)
+        assert port.observation_space.contains(obs)
+        obs, *_, info = port.step(np.array([-1.0, 1.0], np.float32))  # all in the asset
+        obs, *_, info = port.step(np.array([1.0, -1.0], np.float32))
+        assert info["action"]["default_asset"] == 0.0
+    finally:
+        for env in (one, multi, port):
+            env.close()
 
 
 def test_gym_make_ids_are_registered(mode):
