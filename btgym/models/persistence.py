@@ -178,6 +178,10 @@ def save_model(model: SupervisedModel, path: str | os.PathLike, *, dataset: Any 
     ):
         raise CheckpointError(f"cannot save a model to {path}: it exists and is not a saved model")
     block = dataset if isinstance(dataset, Mapping) or dataset is None else dataset_block(dataset)
+    names = list((block or {}).get("feature_names") or [])
+    if names and not model._names_given and len(names) == model.n_features:
+        # fitted on arrays (e.g. make_windows): the dataset names its columns
+        model.feature_names, model._names_given = tuple(names), True
     tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
     tmp = path.with_name(f".{path.name}.{tag}.tmp")
     old = path.with_name(f".{path.name}.{tag}.old")
