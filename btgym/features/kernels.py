@@ -18,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 #: rows per block of a rolling reduction in batch mode (bounds temporary memory).
-CHUNK = 1 << 15
+CHUNK = 1 << 12  # small blocks stay in cache
 
 
 class Ctx:
@@ -82,9 +82,10 @@ class Ctx:
         Rows without ``w`` predecessors get NaN. Stream mode reduces only the last window.
         """
         if self.last:
-            if len(x) < w:
+            win = x[-w:]
+            if len(win) < w or np.isnan(win).any():
                 return np.full(1, np.nan)
-            return fn(x[-w:].reshape(1, w))
+            return fn(win.reshape(1, w))
         return rolling(x, w, fn)
 
 
@@ -105,16 +106,54 @@ def lead(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def rolling(x: np.ndarray, w: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Batch rolling reduction: ``out[t] = fn(x[t−w+1 … t])``, NaN for t < w − 1."""
+    """Batch rolling reduction: ``out[t] = fn(x[t−w+1 … t])``; NaN for t < w − 1 and
+    for every window holding a NaN (whatever ``fn`` does with NaN)."""
     n = len(x)
     out = np.full(n, np.nan)
     if n < w:
         return out
-    view = sliding_window_view(x, w)  # row i covers x[i … i+w−1] → out[i + w − 1]
-    for s in range(0, len(view), CHUNK):  # blocks of rows, not a loop over rows
-        block = view[s : s + CHUNK]
-        out[s + w - 1 : s + w - 1 + len(block)] = fn(block)
+    fast = getattr(fn, "batch", None)
+    if fast is not None:
+        out[w - 1 :] = fast(x, w)
+    else:
+        view = sliding_window_view(x, w)  # row i covers x[i … i+w−1] → out[i + w − 1]
+        for s in range(0, len(view), CHUNK):  # blocks of rows, not a loop over rows
+            block = view[s : s + CHUNK]
+            out[s + w - 1 : s + w - 1 + len(block)] = fn(block)
+    out[nan_windows(x, w)] = np.nan
     return out
+
+
+def nan_windows(x: np.ndarray, w: int) -> np.ndarray:
+    """True at t when ``x[t−w+1 … t]`` holds a NaN (or reaches before the start)."""
+    c = np.concatenate([[0], np.cumsum(np.isnan(x), dtype=np.int64)])
+    out = np.ones(len(x), bool)
+    if len(x) >= w:
+        out[w - 1 :] = (c[w:] - c[: len(x) - w + 1]) > 0
+    return out
+
+
+def _doubling(op: np.ufunc) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Exact rolling max/min in O(n log w): combine windows of doubling width."""
+
+    def run(x: np.ndarray, w: int) -> np.ndarray:
+        acc, width = x, 1  # acc[i] = op over x[i … i+width−1]
+        out: np.ndarray | None = None
+        start = 0  # out covers x[i … i+start−1] for i = 0 … len(x)−w
+        rem = w
+        while rem:
+            if rem & 1:
+                part = acc[start : start + len(x) - w + 1]
+                out = part.copy() if out is None else op(out, part)
+                start += width
+            rem >>= 1
+            if rem:
+                acc = op(acc[:-width], acc[width:]) if width < len(acc) else acc[:0]
+                width *= 2
+        assert out is not None
+        return out
+
+    return run
 
 
 # --------------------------------------------------------------------------- reductions
@@ -131,18 +170,24 @@ def r_sum(v: np.ndarray) -> np.ndarray:
 
 
 def r_std(v: np.ndarray) -> np.ndarray:
-    """Sample standard deviation (ddof 1) of each window."""
-    return v.std(axis=1, ddof=1)
+    """Sample standard deviation (ddof 1) of each window (two-pass: mean, then squared
+    deviations)."""
+    d = v - v.mean(axis=1)[:, None]
+    return np.sqrt(np.einsum("ij,ij->i", d, d) / (v.shape[1] - 1))
 
 
 def r_max(v: np.ndarray) -> np.ndarray:
-    """Maximum of each window (NaN if any element is NaN)."""
+    """Maximum of each window."""
     return v.max(axis=1)
 
 
 def r_min(v: np.ndarray) -> np.ndarray:
-    """Minimum of each window (NaN if any element is NaN)."""
+    """Minimum of each window."""
     return v.min(axis=1)
+
+
+r_max.batch = _doubling(np.maximum)  # type: ignore[attr-defined]  # max/min are exact
+r_min.batch = _doubling(np.minimum)  # type: ignore[attr-defined]
 
 
 def r_weighted(weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -150,10 +195,7 @@ def r_weighted(weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     total = float(weights.sum())
 
     def fn(v: np.ndarray) -> np.ndarray:
-        out = v @ weights
-        bad = np.isnan(v).any(axis=1)  # BLAS need not propagate NaN
-        out[bad] = np.nan
-        return out / total
+        return (v @ weights) / total  # windows with a NaN are blanked by the caller
 
     return fn
 
