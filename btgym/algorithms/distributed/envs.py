@@ -123,12 +123,10 @@ class WorkerEnvs:
         return getattr(self._owner, "data_address", None)
 
     def data_client(self) -> Any:
-        """A client of this worker's data server (``None`` with ``env_fns``)."""
-        if self.data_address is None:
-            return None
-        from btgym.dataserver import DataClient
-
-        return DataClient(self.data_address)
+        """The owner's client of this worker's data server (every command, broadcast
+        included; ``None`` with ``env_fns``)."""
+        server = getattr(self._owner, "data_server", None)
+        return None if server is None else server.client()
 
     def close(self) -> None:
         owner, self._owner = self._owner, None
