@@ -232,21 +232,31 @@ def _episode_png(checkpoint: str, env_kw: dict[str, Any], path: Path, seed: int 
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from btgym.algorithms.common.checkpoint import load_checkpoint
-    from btgym.algorithms.common.envs import make_env
+    from btgym.algorithms.common.checkpoint import env_from_checkpoint, load_checkpoint
     from btgym.algorithms.evaluation import TEST_EPISODE, evaluate, load_policy, summarize
 
     ckpt = load_checkpoint(args.checkpoint)
-    env_kw = dict(ckpt.get("env_kwargs") or {})
+    # a checkpoint never chooses code: the classes it names resolve only from btgym's
+    # own or from what the user names here (--env-class, --trust); see docs/security.md
+    trusted = [args.env_class] if args.env_class else []
+    trusted += list(args.trust or [])
+    stored = dict(ckpt.get("env_kwargs") or {})
+    if args.env_class:  # the user's choice replaces the stored name
+        stored["env_class"] = args.env_class
+    env_cls, env_kw = env_from_checkpoint(
+        {"env_kwargs": stored}, trusted, source=f"checkpoint {args.checkpoint}"
+    )
     if args.data:
-        env_kw.update(env_keywords(args))
+        extra = env_keywords(args)
+        extra.pop("env_class", None)
+        env_kw.update(extra)
     else:
         env_kw.update(parse_pairs(args.env, "--env"))
     if not env_kw.get("filename") and not env_kw.get("dataset"):
         raise ConfigError(f"checkpoint {args.checkpoint} stores no env keywords: pass --data")
     policy = load_policy(args.checkpoint, device=args.device)
     options = None if args.train_episodes else TEST_EPISODE
-    env = make_env(env_kw)
+    env = env_cls(**env_kw)
     try:
         results = evaluate(
             policy,
@@ -369,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True, help="checkpoint file or run logdir")
     e.add_argument("--episodes", type=int, default=5)
     _add_data_args(e)
+    e.add_argument(
+        "--trust",
+        action="append",
+        metavar="MODULE:CLASS",
+        help="allow a class the checkpoint names (e.g. a custom strategy): a checkpoint "
+        "never imports code you did not name",
+    )
     e.add_argument("--device", default="cpu")
     e.add_argument("--seed", type=int, default=None)
     e.add_argument("--stochastic", action="store_true", help="sample actions (default: greedy)")

@@ -195,6 +195,11 @@ class CheckpointError(BTgymError):
     """A checkpoint cannot be written or read."""
 
 
+class LogdirError(CheckpointError):
+    """A training run's log directory (checkpoints, TensorBoard event files) cannot be
+    written; raised before training starts, or when the TensorBoard writer fails."""
+
+
 class WorkerLostError(BTgymError, RuntimeError):
     """A distributed (Ray) rollout worker died and was not restarted (restarts spent,
     its node gone, or it did not come back in time); the message names the worker."""

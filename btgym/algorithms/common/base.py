@@ -11,7 +11,12 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from btgym.algorithms.common.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from btgym.algorithms.common.checkpoint import (
+    check_logdir,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from btgym.algorithms.common.config import TrainConfig
 from btgym.algorithms.common.device import resolve_device
 from btgym.algorithms.common.envs import EnvFn, EnvGroup
@@ -55,7 +60,7 @@ class BaseTrainer:
         elif keywords:
             config = config.replace(**keywords)
         self.config = config
-        self.logdir = Path(logdir)
+        self.logdir = check_logdir(logdir)  # a named error now, not after the envs start
         self.device = resolve_device(config.device)
         self.envs = EnvGroup(self.n_envs, env_fns, env_kwargs, seed=config.seed)
         self._spaces = (

@@ -15,6 +15,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from btgym.errors import LogdirError
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -68,8 +69,13 @@ class MetricLogger:
     """
 
     def __init__(self, logdir: str | os.PathLike, purge_step: int | None = None) -> None:
-        self.logdir = os.fspath(logdir)
-        self.writer = SummaryWriter(self.logdir, purge_step=purge_step, flush_secs=10)
+        from btgym.algorithms.common.checkpoint import check_logdir
+
+        self.logdir = os.fspath(check_logdir(logdir))
+        try:
+            self.writer = SummaryWriter(self.logdir, purge_step=purge_step, flush_secs=10)
+        except Exception as exc:
+            raise self._failed(exc) from exc
         self._image_helper = None
         try:
             from btgym.rendering.tensorboard import log_episode_image
@@ -78,9 +84,17 @@ class MetricLogger:
         except ImportError:
             pass
 
+    def _failed(self, exc: BaseException) -> LogdirError:
+        return LogdirError(
+            f"TensorBoard writer for {self.logdir} failed: {type(exc).__name__}: {exc}"
+        )
+
     def scalar(self, tag: str, value: float, step: int) -> None:
         if value is not None and np.isfinite(value):
-            self.writer.add_scalar(tag, float(value), step)
+            try:
+                self.writer.add_scalar(tag, float(value), step)
+            except Exception as exc:
+                raise self._failed(exc) from exc
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -113,7 +127,13 @@ class MetricLogger:
             fw.add_summary(summary)
 
     def flush(self) -> None:
-        self.writer.flush()
+        try:
+            self.writer.flush()
+        except Exception as exc:
+            raise self._failed(exc) from exc
 
     def close(self) -> None:
-        self.writer.close()
+        try:
+            self.writer.close()
+        except Exception as exc:
+            raise self._failed(exc) from exc
