@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -68,3 +72,37 @@ def test_slave_env_connects_to_a_master_env(make_env):
 def test_slave_without_address_is_config_error():
     with pytest.raises(ConfigError, match="data_address"):
         btgym.BTgymEnv(data_master=False, **env_kwargs())
+
+
+def readme_block(heading: str) -> str:
+    """The first ```python block after ``heading`` in the README, as written."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rest = text[text.index(heading) :]
+    start = rest.index("```python\n") + len("```python\n")
+    return rest[start : rest.index("```", start)]
+
+
+def test_readme_many_envs_snippet_runs_verbatim(tmp_path):
+    """gymnasium's AsyncVectorEnv with its default context (fork on Linux)."""
+    script = tmp_path / "many_envs.py"
+    script.write_text(readme_block("### Many envs on one data server"))
+    assert "context=" not in script.read_text()
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=180,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_env_fns_in_async_vector_env_default_context():
+    fns = btgym.make_env_fns(2, **env_kwargs())
+    venv = gym.vector.AsyncVectorEnv(list(fns))  # no context=: fork on Linux
+    try:
+        venv.reset(seed=[1, 2])
+        for _ in range(3):
+            _, rewards, *_ = venv.step(venv.action_space.sample())
+        assert np.isfinite(rewards).all()
+    finally:
+        venv.close()
+        fns.close()
