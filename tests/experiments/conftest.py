@@ -79,8 +79,18 @@ def workspec_file(eurusd, tmp_path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def executor():
+    """One LocalExecutor with 2 workers whose pool lives for the whole session (worker
+    start-up, torch import included, is paid once)."""
+    from btgym.experiments.executors import LocalExecutor
+
+    with LocalExecutor(n_workers=2) as ex:
+        yield ex
+
+
 def btgym_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "btgym.cli", *args]
+    return [sys.executable, "-m", "btgym.experiments.commands", *args]
 
 
 def run_btgym(

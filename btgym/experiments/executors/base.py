@@ -106,13 +106,24 @@ def plan(
     resume: bool = False,
     dry_run: bool = False,
 ) -> Plan:
-    """Create the runs (all ``queued``) and decide which to execute.
+    """Create the runs (all ``queued``) and decide which to execute (a list of queued
+    :class:`RunRecord` is executed as it is).
 
     With ``resume``, a config whose ``(config_hash, data_fingerprint)`` already has a
     finished run in the experiment is skipped (each distinct DataRef is fingerprinted
     once); a queued or stale run of the same config is reused; failed and cancelled
     ones get a new run.
     """
+    if (
+        isinstance(spec_or_configs, Sequence)
+        and spec_or_configs
+        and all(isinstance(r, RunRecord) for r in spec_or_configs)
+    ):  # queued runs that exist already (reruns, runs create)
+        runs = [registry.get(r.id) for r in spec_or_configs]
+        for r in runs:
+            if r.status != "queued":
+                raise ConfigError(f"run {r.id} is {r.status}, not queued: it cannot be run")
+        return Plan(registry, experiment or runs[0].experiment, runs, 0, 0, {})
     configs, name, lanes = _configs(spec_or_configs, experiment)
     if dry_run:
         registry = scratch_registry(registry)

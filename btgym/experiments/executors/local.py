@@ -88,7 +88,8 @@ class _Slot:
 
 
 class LocalExecutor:
-    """Run configs in ``n_workers`` spawned processes.
+    """Run configs in ``n_workers`` spawned processes (used as a context manager, the
+    pool lives on across :meth:`run` calls).
 
     Args:
         n_workers: pool size (default: CPU count).
@@ -109,6 +110,20 @@ class LocalExecutor:
         self.threads = max(1, int(threads_per_worker))
         self.allow_data_change = allow_data_change
         self._slots: list[_Slot] = []
+        self._keep = False
+
+    def __enter__(self) -> LocalExecutor:
+        """Keep the worker pool alive across :meth:`run` calls until the block ends."""
+        self._keep = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self._keep = False
+        self._shutdown(graceful=True)
 
     # ------------------------------------------------------------------ pool
 
@@ -213,7 +228,9 @@ class LocalExecutor:
         failed_units: dict[str, str] = {}
         rows: dict[str, int] = {}
         bar = B.progress_bar(len(plan.runs), progress and bool(plan.runs), plan.experiment)
-        self._slots = [self._spawn() for _ in range(min(self.n_workers, max(1, len(plan.runs))))]
+        want = self.n_workers if self._keep else min(self.n_workers, max(1, len(plan.runs)))
+        self._slots = [s for s in self._slots if s.proc.is_alive()]
+        self._slots += [self._spawn() for _ in range(want - len(self._slots))]
         inflight: dict[str, RunRecord] = {}
         try:
             # phase 1: one dataset task per unit
@@ -311,7 +328,8 @@ class LocalExecutor:
             raise
         finally:
             bar.close()
-            self._shutdown(graceful=True)
+            if not self._keep:
+                self._shutdown(graceful=True)
             summary.wall_time = B.elapsed(t0)
         return summary
 

@@ -155,10 +155,8 @@ def build_report(
         import pandas as pd
 
         metrics = pd.DataFrame(columns=["run_id", "split", "key", "value", "step", "ts"])
-    title = (
-        title
-        or f"btgym report · {experiment or ', '.join(sorted({r.experiment for r in records})) or 'runs'}"
-    )
+    names = experiment or ", ".join(sorted({r.experiment for r in records})) or "runs"
+    title = title or f"btgym report · {names}"
     results = S.load_results(records)
     parts = [_header(records, title)]
 
