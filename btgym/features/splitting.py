@@ -186,6 +186,8 @@ def run_split(
         "rebalance": rebalance,
         "seed": int(seed),
         "embargo": embargo if embargo == "auto" else int(embargo),
+        "timeframe": bars.timeframe,  # base bar minutes: what a live runner feeds
+        "resolution": fls.resolution,
     }
     return Dataset(
         X_train=X["train"],

@@ -197,6 +197,7 @@ def test_acceptance_17_to_dir_from_dir_round_trip(ds, tmp_path, zero_set, eurusd
             assert back.bucketizer.to_dict() == d.bucketizer.to_dict()
         assert back.featureset == d.featureset and back.params == d.params
         assert back.info() == d.info() and back.ranges == d.ranges
+    assert cls.params["timeframe"] == 1 and cls.params["resolution"] == "1min"
     X_train, y_train, X_test, y_test, scaler = cls
     assert X_train is cls.X_train and scaler == cls.scaler.to_dict()
     assert y_train is cls.y_train and X_test is cls.X_test and y_test is cls.y_test
