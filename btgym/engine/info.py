@@ -79,20 +79,22 @@ def batch_info(
     with its ``_done_reason`` mask where some lane ended; ``broker_message`` only when
     ``messages``."""
     br = core.broker
-    idx = core._lanes
+    f = core.F.T.copy()  # one copy; each row below is a contiguous view of it
+    ints = core.I.T.copy()
+    acts = core.last_action.T.copy() if core.portfolio else core.last_action.T.astype(np.int64)
+    sizes = br.size.T.copy()
+    value, realized = f[VALUE], f[REALIZED]
     info: dict[str, Any] = {
-        "step": core.step_count.copy(),
-        "time": core.stamps[idx, core.t].view("datetime64[ns]"),
-        "action": {k: core.last_action[:, j].copy() for j, k in enumerate(action_keys)},
-        "broker_cash": br.cash.copy(),
-        "broker_value": core.value.copy(),
-        "position": {a: br.size[:, j].copy() for j, a in enumerate(core.asset_names)},
-        "drawdown": core.drawdown.copy(),
-        "realized_pnl": br.realized.copy(),
-        "unrealized_pnl": core.value - core.start_cash - br.realized,
+        "step": ints[2],
+        "time": core.stamps[core._lanes, ints[0]].view("datetime64[ns]"),
+        "action": dict(zip(action_keys, acts)),
+        "broker_cash": f[CASH],
+        "broker_value": value,
+        "position": dict(zip(core.asset_names, sizes)),
+        "drawdown": f[DD],
+        "realized_pnl": realized,
+        "unrealized_pnl": value - core.start_cash - realized,
     }
-    if not core.portfolio:
-        info["action"] = {k: v.astype(np.int64) for k, v in info["action"].items()}
     if messages:
         info["broker_message"] = np.array(
             [broker_message(core, i) if core.step_count[i] else "" for i in range(core.n)],

@@ -379,6 +379,9 @@ def internal_kernel(F, size, closes, T_, start, out):
 @njit(cache=True)
 def gather_windows(buf, t, length, out):
     """``out[i] = buf[i, t[i]-length+1 : t[i]+1]`` for every lane."""
+    cols = buf.shape[2]
     for i in range(buf.shape[0]):
         s = t[i] - length + 1
-        out[i] = buf[i, s : s + length]
+        for j in range(length):
+            for c in range(cols):
+                out[i, j, c] = buf[i, s + j, c]

@@ -1,0 +1,265 @@
+"""Vector engine speed: single-env and batched steps/s beside the backtrader engine and
+gym-anytrading, on the same bars, in one run.
+
+Measured (random actions, autoreset/reset at episode ends, one process, one core):
+
+- **gym-anytrading** ``ForexEnv`` (window 30) over the same EURUSD 1-minute closes, in
+  its own virtual environment (it is not a btgym dependency): give its python with
+  ``--anytrading-python`` (default ``/tmp/anytrading-venv/bin/python`` if present;
+  create it with ``python -m venv --system-site-packages /tmp/anytrading-venv &&
+  /tmp/anytrading-venv/bin/pip install gym-anytrading``);
+- **backtrader engine**: ``BTgymEnv(server="inprocess")`` (no IPC; the fastest
+  backtrader mode);
+- **vector engine, single env**: ``EngineEnv`` (what ``BTgymEnv(engine="vector")``
+  gives), numba and numpy backends;
+- **vector engine, batched**: ``VectorBTgymEnv(num_envs=N)``, N = 1, 64, 1024, env
+  steps/s (N × batched steps/s), both backends;
+- memory per env: the engine's episode buffers per lane, and the process RSS growth
+  per env for N = 1024 lanes and for backtrader envs.
+
+All on 1-day EURUSD episodes (``tests/data``), ``state_shape`` raw 30×4. Writes
+``benchmarks/results/engine.json`` and prints the table (paste it into the README).
+
+Usage: ``python benchmarks/engine.py [--seconds 3] [--anytrading-python PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DATA = ROOT / "tests" / "data" / "DAT_ASCII_EURUSD_M1_201701.csv"
+EPISODE = {"days": 0, "hours": 23, "minutes": 55}
+
+
+def env_kwargs() -> dict[str, Any]:
+    return dict(
+        filename=str(DATA),
+        episode_duration=EPISODE,
+        start_cash=100.0,
+        drawdown_call=90,
+        target_call=90,
+        broker_commission=0.0002,
+        leverage=10,
+        fixed_stake=10,
+        state_shape={
+            "raw": ((30, 4), 0.0, 10.0),
+            "internal": ((7,), -100.0, 100.0),
+            "metadata": ((5,), -1e12, 1e12, "float64"),
+        },
+    )
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def timed_single(env: Any, seconds: float, seed: int = 0) -> float:
+    """Single-env steps/s with random actions (resets are included)."""
+    rng = np.random.default_rng(seed)
+    acts = rng.integers(0, 4, 100_000).tolist()
+    env.reset(seed=seed)
+    for a in acts[:50]:  # warm up (numba loads its compiled kernels on first use)
+        if any(env.step(a)[2:4]):
+            env.reset()
+    n, t0 = 0, time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        for _ in range(200):
+            _, _, term, trunc, _ = env.step(acts[n % 100_000])
+            n += 1
+            if term or trunc:
+                env.reset()
+        if time.perf_counter() > deadline:
+            break
+    return n / (time.perf_counter() - t0)
+
+
+def timed_vector(env: Any, seconds: float, seed: int = 0) -> float:
+    """Env steps/s of a vector env (N lanes × batched steps/s)."""
+    n_envs = env.num_envs
+    rng = np.random.default_rng(seed)
+    acts = rng.integers(0, 4, (64, n_envs, 1))
+    env.reset(seed=seed)
+    env.step(acts[0])  # compile / warm up
+    n, t0 = 0, time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        for _ in range(8):
+            env.step(acts[n % 64])
+            n += 1
+        if time.perf_counter() > deadline:
+            break
+    return n * n_envs / (time.perf_counter() - t0)
+
+
+ANYTRADING = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np, pandas as pd
+    from gym_anytrading.envs import ForexEnv
+    path, seconds, window = sys.argv[1], float(sys.argv[2]), 30
+    df = pd.read_csv(path, sep=";", header=None, nrows=20000,
+                     names=["dt", "Open", "High", "Low", "Close", "Volume"])
+    env = ForexEnv(df=df, window_size=window, frame_bound=(window, 1435))
+    rng = np.random.default_rng(0)
+    acts = rng.integers(0, 2, 100000).tolist()
+    env.reset(seed=0)
+    n, t0 = 0, time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        for _ in range(200):
+            _, _, term, trunc, _ = env.step(acts[n % 100000])
+            n += 1
+            if term or trunc:
+                env.reset()
+        if time.perf_counter() > deadline:
+            break
+    import gym_anytrading
+    print(json.dumps({"steps_per_sec": n / (time.perf_counter() - t0),
+                      "version": getattr(gym_anytrading, "__version__", "?")}))
+    """
+)
+
+
+def anytrading(python: str | None, seconds: float) -> dict[str, Any]:
+    """gym-anytrading's steps/s, measured by its own interpreter."""
+    if not python or not Path(python).exists():
+        return {"skipped": f"no gym-anytrading interpreter at {python!r}"}
+    out = subprocess.run(
+        [python, "-c", ANYTRADING, str(DATA), str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if out.returncode != 0:
+        return {"skipped": out.stderr.strip().splitlines()[-1:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--anytrading-python", default="/tmp/anytrading-venv/bin/python")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    import btgym  # noqa: F401
+    from btgym.engine import EngineEnv, VectorBTgymEnv
+    from btgym.engine.kernel import HAVE_NUMBA
+    from btgym.envs import BTgymEnv
+
+    kw = env_kwargs()
+    sec = args.seconds
+    res: dict[str, Any] = {"anytrading": anytrading(args.anytrading_python, sec)}
+    bt = BTgymEnv(server="inprocess", **kw)
+    res["backtrader_inprocess"] = timed_single(bt, sec)
+    bt.close()
+    backends = ["numba", "numpy"] if HAVE_NUMBA else ["numpy"]
+    res["single"], res["vector"], res["memory"] = {}, {}, {}
+    for b in backends:
+        res["single"][b] = timed_single(EngineEnv(backend=b, **kw), sec)
+        res["vector"][b] = {}
+        for n in args.sizes:
+            gc.collect()
+            before = rss_mb()
+            env = VectorBTgymEnv(num_envs=n, backend=b, **kw)
+            res["vector"][b][str(n)] = timed_vector(env, sec)
+            if n == max(args.sizes):
+                core = env.core
+                buffers = sum(
+                    a.nbytes
+                    for a in (core.opens, core.closes, core.raw, core.stamps, core.F, core.I)
+                )
+                res["memory"][b] = {
+                    "lanes": n,
+                    "buffer_kb_per_env": buffers / n / 1024,
+                    "rss_kb_per_env": (rss_mb() - before) * 1024 / n,
+                }
+            env.close()
+            del env
+    gc.collect()
+    before = rss_mb()
+    envs = [BTgymEnv(server="inprocess", **kw) for _ in range(4)]
+    for e in envs:
+        e.reset(seed=0)
+    res["memory"]["backtrader_inprocess"] = {"rss_kb_per_env": (rss_mb() - before) * 1024 / 4}
+    for e in envs:
+        e.close()
+    best = backends[0]
+    any_sps = res["anytrading"].get("steps_per_sec")
+    big = str(max(args.sizes))
+    ratios = {
+        "single_vs_anytrading": res["single"][best] / any_sps if any_sps else None,
+        "single_vs_backtrader": res["single"][best] / res["backtrader_inprocess"],
+        f"batched_{big}_vs_backtrader": res["vector"][best][big] / res["backtrader_inprocess"],
+    }
+    yardsticks = {
+        "single_env_100k": res["single"][best] >= 100_000,
+        "single_vs_anytrading_0.6": bool(
+            ratios["single_vs_anytrading"] and ratios["single_vs_anytrading"] >= 0.6
+        ),
+        f"batched_{big}_1M": res["vector"][best][big] >= 1_000_000,
+        "vs_backtrader_20x": ratios[f"batched_{big}_vs_backtrader"] >= 20,
+    }
+    report = {
+        "date": date.today().isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "load_avg_at_start": os.getloadavg(),
+            "note": "shared machine (other jobs running): compare ratios within this run",
+        },
+        "episode": EPISODE,
+        "seconds_per_measurement": sec,
+        "results": res,
+        "ratios": ratios,
+        "yardsticks": yardsticks,
+    }
+    print(table(report))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "engine.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out / 'engine.json'}")
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    r = report["results"]
+    rows = [("env", "steps/s"), ("---", "---:")]
+    at = r["anytrading"].get("steps_per_sec")
+    rows.append(("gym-anytrading ForexEnv (its own venv)", f"{at:,.0f}" if at else "skipped"))
+    rows.append(("btgym backtrader engine, in-process", f"{r['backtrader_inprocess']:,.0f}"))
+    for b, sps in r["single"].items():
+        rows.append((f"btgym vector engine, single env ({b})", f"{sps:,.0f}"))
+    for b, sizes in r["vector"].items():
+        for n, sps in sizes.items():
+            rows.append((f"btgym VectorBTgymEnv N={n} ({b}), env steps", f"{sps:,.0f}"))
+    lines = [f"| {a} | {b} |" for a, b in rows]
+    mem = r["memory"]
+    lines.append("")
+    for key, m in mem.items():
+        parts = ", ".join(f"{k} {v:,.0f}" for k, v in m.items() if k != "lanes")
+        lines.append(f"- memory per env, {key}: {parts} (KB)")
+    for k, v in report["ratios"].items():
+        lines.append(f"- {k}: {v:.2f}×" if v else f"- {k}: n/a")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
