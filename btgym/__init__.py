@@ -32,6 +32,7 @@ _LAZY = {
     "BTgymDataFeedServer": "btgym.dataserver",
     "DictSpace": "btgym.spaces",
     "ActionDictSpace": "btgym.spaces",
+    "VectorBTgymEnv": "btgym.engine",
 }
 
 __all__ = ["BTgymError", "__version__", *_LAZY]
