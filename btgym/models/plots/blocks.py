@@ -157,7 +157,7 @@ def plot_acc_over_time(
 ) -> None:
     """Bucket accuracies against time with a chance line at ``1/K`` (or ``reference``)."""
     x = acc.index if isinstance(acc.index, pd.DatetimeIndex) else np.arange(len(acc))
-    ax.plot(x, acc.to_numpy(np.float64), lw=1.0, color="tab:blue")
+    ax.plot(x, acc.to_numpy(np.float64), lw=1.0, color="tab:blue", marker=".", ms=3)
     ref = reference if reference is not None else (1.0 / n_classes if n_classes else 0.5)
     ax.axhline(ref, color="tab:red", ls="--", lw=1.0, label=f"chance {ref:.3f}")
     ax.set_ylim(0, 1)
