@@ -12,6 +12,7 @@ episode's data ran out (a time limit, not a terminal state).
 
 from __future__ import annotations
 
+import multiprocessing
 import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -26,6 +27,18 @@ from btgym.server.contract import CLOSED, EpisodeState, split_options
 from btgym.spaces import ActionDictSpace, DictSpace
 
 log = get_logger(__name__)
+
+
+def _refuse_while_bootstrapping() -> None:
+    """An env made while a child process re-runs the user's script to import something
+    from it (a strategy class defined in an unguarded ``__main__``): exit that child
+    with one line instead of starting servers from it."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(
+            "btgym: this script creates an env at import time and a btgym server process "
+            "had to import it (a strategy class defined in the script): put the script's "
+            'code under `if __name__ == "__main__":`'
+        )
 
 
 class BTgymEnv(gym.Env):
@@ -58,6 +71,7 @@ class BTgymEnv(gym.Env):
             raise RenderError(
                 f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}"
             )
+        _refuse_while_bootstrapping()
         self.render_mode = render_mode
         self._window: Any = None
         self.state = EpisodeState(type(self).__name__)  # replaced by the handle's below

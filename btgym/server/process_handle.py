@@ -45,6 +45,18 @@ def _int_seed(seed: Any) -> int:
     raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
 
 
+def unguarded_main_hint(strategy_class: type) -> str:
+    """The one-line advice when a server that needs the script's ``__main__`` (a
+    strategy defined there) died starting: its process re-ran the script."""
+    if getattr(strategy_class, "__module__", "") != "__main__":
+        return ""
+    return (
+        f"the btgym server could not import {strategy_class.__name__} from your script "
+        "without running the whole script again: put the script's code under "
+        '`if __name__ == "__main__":` (or move the strategy class into a module)'
+    )
+
+
 def _shutdown(state: dict[str, Any]) -> None:
     """Stop the server process of ``state`` (finalizer-safe: no reference to the handle)."""
     child, client = state.pop("child", None), state.pop("client", None)
@@ -109,7 +121,13 @@ class ProcessHandle(HandleBase):
         child = ChildProcess(
             run_server, kwargs, name="btgym-server", log_level=level_from(log_level=cfg.log_level)
         )
-        endpoint = child.start(timeout=cfg.connect_timeout)
+        try:
+            endpoint = child.start(timeout=cfg.connect_timeout)
+        except ServerDiedError:
+            hint = unguarded_main_hint(self.strategy_class)
+            if hint:
+                raise ServerDiedError(hint) from None
+            raise
         self._state["child"] = child
         self._state["client"] = ReqClient(
             endpoint,
