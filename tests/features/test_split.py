@@ -24,6 +24,7 @@ from btgym.features import (
     TimeOfDay,
     Volatility,
     ZScore,
+    compute_features,
 )
 from tests.features.helpers import geometric_bars
 
@@ -274,3 +275,15 @@ def test_make_windows_skip_gaps(ds):
     steps = [X.index.get_loc(t) for t in idx]
     for t, pos in zip(idx[:50], steps[:50]):
         assert t - X.index[pos - 4] == pd.Timedelta(minutes=4)
+
+
+def test_get_data_features_equal_the_full_history(fls, eurusd_jan):
+    full = compute_features(fls.features, eurusd_jan)
+    for start, end in ((B, C), ("2017-01-09 00:03", "2017-01-09 05:00"), (A, D)):
+        df = fls.get_data(eurusd_jan, start, end)
+        want = full.loc[(full.index >= pd.Timestamp(start)) & (full.index < pd.Timestamp(end))]
+        pd.testing.assert_frame_equal(df[fls.feature_names], want, check_exact=True)
+    with_fill = FeatureLabelSet(FEATS, [LogReturns().lookforward(3)], fill=3)
+    full3 = compute_features(FEATS, eurusd_jan, fill=3)
+    df = with_fill.get_data(eurusd_jan, B, C)[with_fill.feature_names]
+    pd.testing.assert_frame_equal(df, full3.loc[B:C].iloc[: len(df)], check_exact=True)
