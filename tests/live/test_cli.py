@@ -1,0 +1,83 @@
+"""``btgym live model|read`` (acceptance 12)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from btgym.cli import main
+from btgym.live.reader import SignalReader
+
+from .conftest import start_server
+
+
+def test_live_model_replay_then_read(redis_server, live_name, model_dirs, eurusd, tmp_path, capsys):
+    i = int(np.searchsorted(eurusd.index, np.datetime64("2017-01-16T10:00", "ns").astype(np.int64)))
+    history, replay = tmp_path / "history.csv", tmp_path / "replay.csv"
+    rows = [
+        f"{np.datetime64(int(t), 'ns').astype('datetime64[s]').item():%Y%m%d %H%M%S};"
+        + ";".join(repr(float(x)) for x in v[:4])
+        + ";0\n"
+        for t, v in zip(eurusd.index, eurusd.values["EURUSD"])
+    ]
+    history.write_text("".join(rows[i - 400 : i]))
+    replay.write_text("".join(rows[i : i + 200]))
+    code = main(
+        [
+            "live",
+            "model",
+            str(model_dirs["mlp20"]),
+            "--replay",
+            str(replay),
+            "--speed",
+            "max",
+            "--history",
+            str(history),
+            "--max-bars",
+            "50",
+            "--redis",
+            redis_server.url,
+            "--name",
+            live_name,
+            "--timezone",
+            "Etc/GMT+5",
+            "-q",
+        ]
+    )
+    assert code == 0
+    assert len(SignalReader(redis_server.url, name=live_name).read(count=1000)) == 50
+    capsys.readouterr()
+    assert main(["live", "read", live_name, "--redis", redis_server.url, "--from", "0-0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 50 and [json.loads(x)["seq"] for x in out] == list(range(1, 51))
+    assert json.loads(out[0])["bar_open"] == "2017-01-16T15:00:00.000Z"
+
+
+def test_live_model_refuses_without_clock_and_redacts(live_name, model_dirs, eurusd_path, capsys):
+    server = start_server(password="sekrit-pw")
+    try:
+        args = [
+            "live",
+            "model",
+            str(model_dirs["tiny"]),
+            "--replay",
+            str(eurusd_path),
+            "--speed",
+            "max",
+            "--max-bars",
+            "5",
+            "--name",
+            live_name,
+            "-q",
+            "--redis",
+        ]
+        assert main([*args, server.url]) == 1
+        assert "pass --timezone; HistData is Etc/GMT+5, or UTC" in capsys.readouterr().err
+        wrong = server.url.replace("sekrit-pw", "sekrit-wrong")
+        assert main([*args, wrong, "--timezone", "UTC"]) == 1
+        err = capsys.readouterr().err
+        assert "sekrit" not in err and "***" in err
+        assert main([*args, server.url, "--timezone", "UTC"]) == 0
+    finally:
+        server.stop()
