@@ -112,6 +112,15 @@ def remove_owned() -> None:
         cleanup(folder)
 
 
+def remove_owner_dirs(pid: int) -> None:
+    """Remove every ``btgym-<pid>-*`` directory (``pid``: an owner known to be gone)."""
+    base = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            if entry.name.startswith(f"btgym-{int(pid)}-"):
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

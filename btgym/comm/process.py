@@ -30,6 +30,7 @@ import pickle
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -57,7 +58,20 @@ def _context() -> Any:
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(PRELOAD)
+        _own_mp_tempdir()
     return ctx
+
+
+def _own_mp_tempdir() -> None:
+    """Put multiprocessing's temp dir (the forkserver's listener socket) in a
+    ``btgym-<pid>-`` directory, so a hard exit leaves nothing that our children and
+    :func:`btgym.comm.endpoints.sweep_stale` do not remove (a ``pymp-`` dir would stay)."""
+    config = mp.current_process()._config
+    if config.get("tempdir") is not None:
+        return
+    folder = tempfile.mkdtemp(prefix=f"btgym-{os.getpid()}-mp-")
+    config["tempdir"] = folder
+    atexit.register(shutil.rmtree, folder, True)
 
 
 def _forget_parents_forkserver() -> None:
@@ -121,32 +135,49 @@ def watch_owner(owner_pid: int, interval: float = 0.5) -> None:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
             libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     parent = os.getppid()
-    if parent == 1 or not _alive(owner_pid):
+    if parent == 1 or not _pid_running(owner_pid):
         _owner_gone()
 
     def loop() -> None:
         while True:
             time.sleep(interval)
-            if os.getppid() != parent or not _alive(owner_pid):
+            if os.getppid() != parent or not _pid_running(owner_pid):
                 _owner_gone()
 
     threading.Thread(target=loop, name="btgym-parent-watch", daemon=True).start()
 
 
+_OWNER_PID = {"pid": 0}
+
+
 def _owner_gone() -> None:
-    """The owner died: remove the ipc directories made here (nobody else will), exit."""
+    """The owner died: remove the ipc directories made here and the owner's other
+    btgym directories (nobody else will), exit."""
     with contextlib.suppress(BaseException):
         endpoints.remove_owned()
+    if _OWNER_PID["pid"]:
+        with contextlib.suppress(BaseException):
+            endpoints.remove_owner_dirs(_OWNER_PID["pid"])
     os._exit(3)
+
+
+def _on_sigterm(*_: Any) -> None:
+    """SIGTERM: a stop from the owner (exit through the serve loop's cleanup), or the
+    parent-death signal after the owner died (clean up for it)."""
+    owner = _OWNER_PID["pid"]
+    if owner and not _pid_running(owner):
+        _owner_gone()
+    sys.exit(0)
 
 
 def _child_main(
     target: Callable[..., None], conn: Any, parent_pid: int, log_level: int, kwargs: dict[str, Any]
 ) -> None:
     endpoints.set_owner(parent_pid)
+    _OWNER_PID["pid"] = parent_pid
+    signal.signal(signal.SIGTERM, _on_sigterm)
     watch_owner(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     setup_logging(log_level=log_level)
     announced = False
 
