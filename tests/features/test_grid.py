@@ -123,3 +123,29 @@ def test_at_bars_uses_the_last_complete_bin(eurusd_jan):
     assert v.loc["2017-01-02 10:04"] == five.loc["2017-01-02 10:00", "close"]
     assert v.loc["2017-01-02 10:03"] == five.loc["2017-01-02 09:55", "close"]
     assert np.isnan(v.iloc[0])  # no complete bin yet
+
+
+@pytest.mark.parametrize("minutes", [2, 5, 15, 60, 1440])
+def test_resample_matches_pandas_on_gappy_data(minutes):
+    rng = np.random.default_rng(minutes)
+    bars = geometric_bars(6000, seed=minutes)
+    keep = rng.random(6000) > 0.3  # 30 % of the minutes missing
+    keep[3000:4500] = False  # and a long hole
+    holey = Bars(bars.names, bars.index[keep], {"X": bars.values["X"][keep]}, 1)
+    got = resample(holey, minutes).frame()
+    fr = holey.frame()
+    ref = fr.resample(f"{minutes}min", label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
+    ref = ref[fr["close"].resample(f"{minutes}min").count() > 0]
+    first, last = fr.index[0], fr.index[-1]
+    step = pd.Timedelta(minutes=minutes)
+    ref = ref[(ref.index >= first) & (ref.index + step - pd.Timedelta(minutes=1) <= last)]
+    pd.testing.assert_frame_equal(got, ref, check_names=False, check_freq=False)
+
+
+def test_daily_bins_start_at_midnight_of_the_source_clock(eurusd_jan):
+    daily = LogReturns().day().compute(eurusd_jan)
+    assert (daily.index == daily.index.normalize()).all()
+    assert daily.index[0] == pd.Timestamp("2017-01-03")  # 2 Jan starts 02:00: a partial bin
+    assert daily.index[-1] < pd.Timestamp("2017-01-31")  # the last day ends before 23:59

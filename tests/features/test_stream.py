@@ -55,9 +55,10 @@ def test_acceptance_10_reference_set_bar_by_bar(week, fill):
     assert_parity(REFERENCE, got, want)
 
 
-def test_acceptance_10_five_minute_set_on_one_minute_bars(week):
-    want = compute_features(FIVE, week, at="bars").to_numpy()
-    got = feed(FeatureStream(FIVE, 1), week)
+@pytest.mark.parametrize("fill", [None, 2])
+def test_acceptance_10_five_minute_set_on_one_minute_bars(week, fill):
+    want = compute_features(FIVE, week, at="bars", fill=fill).to_numpy()
+    got = feed(FeatureStream(FIVE, 1, fill=fill), week)
     assert_parity(FIVE, got, want)
 
 
