@@ -81,16 +81,47 @@ def test_a3c_worker_killed_mid_run_is_restarted_and_training_goes_on(ray_local, 
     assert {Tags.EPISODE_RETURN, Tags.POLICY_LOSS, Tags.STEPS_PER_SEC} <= _tags(tmp_path)
 
 
-def test_a3c_resume_on_ray_continues_counters(ray_local, tmp_path):
+def _test_start_ns() -> int:
+    """Start of the sine's held-out test day (its last 24 hours), in ns."""
+    import pandas as pd
+
+    from btgym.datafeed import sample_data_path
+
+    last_line = sample_data_path("sine").read_text().splitlines()[-1]
+    last = pd.to_datetime(last_line.split(";")[0], format="%Y%m%d %H%M%S")
+    return (last - pd.Timedelta(hours=23)).value
+
+
+def test_a3c_resume_and_the_workers_data_servers(ray_local, tmp_path):
+    """A3C resumes on Ray; meanwhile each worker's own data server has served train
+    trials only (the split holds on every server), global time is their latest, and a
+    broadcast reaches them all."""
+    seen: dict[str, object] = {}
+
+    def callback(progress):
+        if "infos" not in seen and progress.steps > 200:
+            seen["infos"] = algo._data_infos()
+            seen["time"] = algo.global_time()
+            seen["broadcast"] = algo.broadcast({"regime": "calm"})
+
     kw = dict(env_kwargs=ray_env_kwargs(), logdir=tmp_path, num_workers=2, seed=1)
     with RayA3C(total_steps=500, **kw) as algo:
-        first = algo.train()
+        first = algo.train(callback=callback)
     c1 = load_checkpoint(first.checkpoint)["counters"]
     with RayA3C(total_steps=1500, **kw) as algo:
         second = algo.train(resume=True)
     c2 = load_checkpoint(second.checkpoint)["counters"]
     assert second.steps >= 1500 > c1["env_steps"] >= 500
     assert c2["updates"] > c1["updates"] and c2["episodes"] >= c1["episodes"]
+
+    infos = seen["infos"]
+    assert len(infos) == 2 and len({i["pid"] for i in infos}) == 2  # one server per worker
+    assert all(i["served_by_type"].get("1", 0) == 0 for i in infos)  # train trials only
+    assert all(i["global_time"] < _test_start_ns() for i in infos)
+    assert seen["time"] == max(i["global_time"] for i in infos)
+    assert [b["message"] for b in seen["broadcast"]] == [{"regime": "calm"}] * 2
+    with pytest.raises(ConfigError, match="only while train"):
+        algo.global_time()
 
 
 def test_ppo_on_ray_same_tags_checkpoint_and_resume(ray_local, tmp_path):
@@ -121,36 +152,6 @@ def test_ppo_on_ray_same_tags_checkpoint_and_resume(ray_local, tmp_path):
     ckpt = load_checkpoint(second.checkpoint)
     assert ckpt["algo"] == "ppo" and ckpt["counters"]["env_steps"] == 512
     assert ckpt["counters"]["updates"] == 4 and "reward_norm" in ckpt
-
-
-def test_workers_data_servers_keep_train_test_apart_and_take_a_broadcast(ray_local, tmp_path):
-    import pandas as pd
-
-    from btgym.datafeed import sample_data_path
-
-    last_line = sample_data_path("sine").read_text().splitlines()[-1]
-    last = pd.to_datetime(last_line.split(";")[0], format="%Y%m%d %H%M%S")
-    test_start_ns = (last - pd.Timedelta(hours=23)).value  # the held-out last day
-    seen: dict[str, object] = {}
-
-    def callback(progress):
-        if "infos" not in seen and progress.steps > 300:
-            seen["infos"] = algo._data_infos()
-            seen["time"] = algo.global_time()
-            seen["broadcast"] = algo.broadcast({"regime": "calm"})
-
-    with RayA3C(
-        env_kwargs=ray_env_kwargs(), logdir=tmp_path, num_workers=2, total_steps=800, seed=3
-    ) as algo:
-        algo.train(callback=callback)
-    infos = seen["infos"]
-    assert len(infos) == 2 and len({i["pid"] for i in infos}) == 2  # one server per worker
-    assert all(i["served_by_type"].get("1", 0) == 0 for i in infos)  # train trials only
-    assert all(i["global_time"] < test_start_ns for i in infos)
-    assert seen["time"] == max(i["global_time"] for i in infos)
-    assert [b["message"] for b in seen["broadcast"]] == [{"regime": "calm"}] * 2
-    with pytest.raises(ConfigError, match="only while train"):
-        algo.global_time()
 
 
 def test_cli_train_backend_ray(ray_local, tmp_path, capsys):
