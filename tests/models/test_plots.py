@@ -124,6 +124,13 @@ def test_card_rejects_wrong_task():
         regressor_card(_classifier_result(2))
 
 
+def test_card_rejects_wrong_task():
+    from btgym.errors import ModelError
+
+    with pytest.raises(ModelError):
+        regressor_card(_classifier_result(2))
+
+
 def test_figures_never_import_pyplot(tmp_path):
     code = (
         "import sys, numpy as np, pandas as pd\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,18 +130,27 @@ def test_same_seed_is_bitwise_equal_and_seeds_differ(name, synth):
             assert torch.equal(v, w), k
 
 
-def test_predictions_agree_across_processes(synth):
+def test_predictions_agree_across_processes_and_figures_need_no_pyplot(synth):
+    """One fresh interpreter (they are slow to start): it fits the same model, and it
+    renders a card without ever importing pyplot (§11 items 2 and 12)."""
     X, y_cls, _ = synth
     code = (
-        "import numpy as np\n"
+        "import sys\n"
         "from tests.models.conftest import synth\n"
+        "from tests.models.test_plots import _classifier_result\n"
         "from btgym.models import MLPClassifier\n"
+        "from btgym.models.plots import classifier_card, to_png\n"
+        "to_png(classifier_card(_classifier_result(2)))\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
         "X, y, _ = synth.__wrapped__()\n"
         "m = MLPClassifier(n_features=4, n_classes=3, seed=3)\n"
         "m.fit(X, y, epochs=20)\n"
-        "import sys; sys.stdout.buffer.write(m.predict_proba(X[:50]).tobytes())\n"
+        "sys.stdout.buffer.write(m.predict_proba(X[:50]).tobytes())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, cwd=ROOT)
+    env = {**os.environ, "MPLBACKEND": "Agg", "DISPLAY": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=120, cwd=ROOT, env=env
+    )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     theirs = np.frombuffer(out.stdout, np.float64).reshape(50, 3)
     from btgym.models import MLPClassifier
