@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib as mpl
@@ -122,25 +119,3 @@ def test_card_rejects_wrong_task():
 
     with pytest.raises(ModelError):
         regressor_card(_classifier_result(2))
-
-
-def test_card_rejects_wrong_task():
-    from btgym.errors import ModelError
-
-    with pytest.raises(ModelError):
-        regressor_card(_classifier_result(2))
-
-
-def test_figures_never_import_pyplot(tmp_path):
-    code = (
-        "import sys, numpy as np, pandas as pd\n"
-        "from btgym.models.plots import classifier_card, to_png\n"
-        "from tests.models.test_plots import _classifier_result\n"
-        "to_png(classifier_card(_classifier_result(2)))\n"
-        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
-    )
-    env = {**os.environ, "MPLBACKEND": "Agg", "DISPLAY": ""}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr.decode()[-2000:]
