@@ -57,6 +57,8 @@ class RayExecutor:
         self.num_cpus = num_cpus
         self.allow_data_change = allow_data_change
         self.threads = threads_per_task
+        #: every task message sent (configs and paths only: never the registry URL)
+        self.sent: list[dict[str, Any]] = []
 
     def _init(self) -> None:
         if not self.ray.is_initialized():
@@ -67,6 +69,10 @@ class RayExecutor:
                 log_to_driver=False,
                 ignore_reinit_error=True,
             )
+
+    def _submit(self, msg: dict[str, Any], **resources: float) -> Any:
+        self.sent.append(msg)
+        return self._fn.options(**resources).remote(msg)
 
     def run(
         self,
@@ -92,20 +98,21 @@ class RayExecutor:
             registry_url=reg.url,
         )
         self._init()
-        remote = ray.remote(max_retries=0)(_task)
+        self._fn = ray.remote(max_retries=0)(_task)
         root = reg.artifact_root.as_posix()
         groups = B.units_of(plan.runs)
         bar = B.progress_bar(len(plan.runs), progress and bool(plan.runs), plan.experiment)
         pending: dict[Any, Any] = {}
         try:
             refs = {
-                remote.options(num_cpus=1).remote(
+                self._submit(
                     {
                         "op": "dataset",
                         "cfg": dict(g[0].config),
                         "artifact_root": root,
                         "threads": self.threads,
-                    }
+                    },
+                    num_cpus=1,
                 ): (key, B.unit_name(g[0]))
                 for key, g in groups.items()
             }
@@ -131,9 +138,7 @@ class RayExecutor:
                     bar.update(1)
                     continue
                 res = dict(r.config.get("resources") or {})
-                ref = remote.options(
-                    num_cpus=float(res.get("cpus", 1)), num_gpus=float(res.get("gpus", 0))
-                ).remote(
+                ref = self._submit(
                     {
                         "op": "run",
                         "run_id": r.id,
@@ -144,7 +149,9 @@ class RayExecutor:
                         "expected_fingerprint": B.parent_fingerprint(reg, r),
                         "allow_data_change": self.allow_data_change,
                         "threads": self.threads,
-                    }
+                    },
+                    num_cpus=float(res.get("cpus", 1)),
+                    num_gpus=float(res.get("gpus", 0)),
                 )
                 pending[ref] = r
             last_beat = time.monotonic()
