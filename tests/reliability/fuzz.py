@@ -32,12 +32,16 @@ def malformed(rng: np.random.Generator, n: int) -> Iterator[list[bytes]]:
             yield [json.dumps({"v": 1, "kind": "step", "payload": {}, "arrays": spec}).encode()]
         elif k == 5:  # object dtype / negative shapes
             spec = [{"name": "x", "dtype": rng.choice(["|O", "<U3", "<f8"]), "shape": [-4]}]
-            yield [json.dumps({"v": 1, "kind": "reset", "payload": {}, "arrays": spec}).encode(),
-                   b"\x00" * 32]
+            yield [
+                json.dumps({"v": 1, "kind": "reset", "payload": {}, "arrays": spec}).encode(),
+                b"\x00" * 32,
+            ]
         elif k == 6:  # buffer size mismatch
             spec = [{"name": "x", "dtype": "<i8", "shape": [1 << 40]}]
-            yield [json.dumps({"v": 1, "kind": "records", "payload": {}, "arrays": spec}).encode(),
-                   b"\x00" * 8]
+            yield [
+                json.dumps({"v": 1, "kind": "records", "payload": {}, "arrays": spec}).encode(),
+                b"\x00" * 8,
+            ]
         elif k == 7:  # unknown commands
             yield wire.encode(f"cmd-{int(rng.integers(1 << 30))}", {"x": 1})
         elif k == 8:  # lacks kind / payload

@@ -5,6 +5,7 @@ timeout plus slack), and the env is usable again after the next reset."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -32,10 +33,8 @@ def _fault(pid: int, how: str) -> None:
 
 
 def _resume(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGCONT)
-    except ProcessLookupError:
-        pass
 
 
 CALLS = {
@@ -122,7 +121,7 @@ def test_data_server_faults_seen_by_its_owner(make_env, how):
             assert env._setup.data_server.pid != pid
         else:
             # the owner reseeds it (DataServerConfig.reset_timeout, default 10 s)
-            err, took = timed(lambda: env.reset(seed=1), DataServerTimeoutError)
+            _err, took = timed(lambda: env.reset(seed=1), DataServerTimeoutError)
             assert took < 10 + SLACK_S
     finally:
         _resume(pid)
@@ -135,5 +134,5 @@ def test_slave_constructed_against_a_dead_data_server(make_env, mode):
     address = master.data_address
     _fault(master._setup.data_server.pid, "kill")
     slave = make_env(server=mode, data_master=False, data_address=address, **FAST)
-    err, took = timed(slave.reset, DataServerDiedError)
+    _err, took = timed(slave.reset, DataServerDiedError)
     assert took < DEAD_S

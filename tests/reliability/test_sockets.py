@@ -92,7 +92,10 @@ def test_data_server_fuzzed_and_foreign_requests_change_nothing(n):
             before = c.info()
             rng = np.random.default_rng(1)
             owner = RawClient(address.endpoint, proc._owner.token)
-            foreign, client = RawClient(address.endpoint), RawClient(address.endpoint, address.token)
+            foreign, client = (
+                RawClient(address.endpoint),
+                RawClient(address.endpoint, address.token),
+            )
             try:
                 for i, frames in enumerate(malformed(rng, n)):
                     who = (owner, foreign, client)[i % 3]
