@@ -38,7 +38,7 @@ class ServerConfig(KeywordConfig):
     connect_timeout: float = 30.0
     timeout: float = 20.0
     reset_timeout: float = 60.0
-    data_timeout: float = 20.0
+    data_timeout: float = 10.0
     log_level: int | str = "WARNING"
 
     def __post_init__(self) -> None:
