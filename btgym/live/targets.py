@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from btgym.datafeed.timeutil import NS_PER_MINUTE
 from btgym.errors import CheckpointError, ConfigError
@@ -36,6 +37,9 @@ from btgym.live.schema import PolicyInfo
 from btgym.log import get_logger
 
 log = get_logger(__name__)
+
+#: realised statistics are resolved in batches of this many predictions
+RESOLVE_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class ModelTarget:
         self.last_bin: int | None = None
         self.last_features: np.ndarray | None = None
         self._rows: collections.deque = collections.deque(maxlen=self.window)
+        self._pending: collections.deque = collections.deque()  # (bin, prediction)
+        self._recent: collections.deque | None = None  # base bars for realised labels
 
     # ------------------------------------------------------------------ building
 
@@ -164,6 +170,9 @@ class ModelTarget:
         if assets is None and self.asset and self.asset != asset_names[0]:
             assets = asset_names  # the features name their asset: rows go by name
         self.stream = FeatureStream(self.features, self.timeframe, assets=assets, fill=self.fill)
+        if self.label is not None:
+            k = self.minutes // self.timeframe
+            self._recent = collections.deque(maxlen=(self.horizon_bars + RESOLVE_EVERY + 3) * k)
         if not self.asset:
             self.asset = asset_names[0]
 
@@ -206,6 +215,8 @@ class ModelTarget:
 
     def _advance(self, stamp: int, values: Any) -> tuple[int, np.ndarray] | None:
         x = self.stream.update(stamp, self._row(values))
+        if self._recent is not None:
+            self._recent.append((stamp, values))
         self.seen += 1
         b = self.due(stamp)
         if b is None:
@@ -238,7 +249,46 @@ class ModelTarget:
             probs = [float(p) for p in proba]
         else:
             pred, probs = float(np.asarray(self.model.predict(inp))[0]), None
+        if self._recent is not None:
+            self._pending.append((b, pred))
         return TargetOutput(b, self.minutes, "ok", pred, probs, features=x)
+
+    def resolve(self) -> list[bool]:
+        """Hits (prediction right?) of ok predictions whose horizon has passed since the
+        last call, batched every few bins: the realised label is computed with the
+        training label's own kernel over the recent bars (``{p}:{name}:stats``)."""
+        if self._recent is None or not self._pending or self.last_bin is None:
+            return []
+        r = self.minutes * NS_PER_MINUTE
+        newest = self.last_bin
+        ready = [p for p in self._pending if p[0] + self.horizon_bars * r <= newest]
+        if len(ready) < RESOLVE_EVERY:
+            return []
+        from btgym.datafeed import Bars
+        from btgym.features import compute_features
+
+        recent = list(self._recent)
+        names = list(recent[0][1]) if isinstance(recent[0][1], dict) else [self.asset]
+        index = np.array([t for t, _ in recent], np.int64)
+        values = {n: np.stack([np.asarray(v[n]) for _, v in recent]) for n in names}
+        labels = compute_features(
+            [self.label], Bars(tuple(names), index, values, self.timeframe), at="grid"
+        ).iloc[:, 0]
+        found = dict(zip(labels.index.asi8.tolist(), labels.to_numpy().tolist()))
+        hits = []
+        for _ in ready:
+            b, pred = self._pending.popleft()
+            truth = found.get(b)
+            if truth is None or not np.isfinite(truth):
+                continue
+            if self.classifier and self.bucketizer is not None:
+                cls = self.bucketizer.transform(pd.Series([truth])).iloc[0]
+                if cls is pd.NA:
+                    continue
+                hits.append(int(cls) == int(pred))
+            elif truth != 0 and pred != 0:
+                hits.append((truth > 0) == (pred > 0))
+        return hits
 
     def close(self) -> None:
         pass

@@ -68,6 +68,8 @@ def test_replay_300_bars_subscriber_heartbeat_and_schema(
     for _, fields in raw.xrange(f"btgym:{live_name}:stream"):
         assert not list(schema.iter_errors(json.loads(fields[b"data"])))
     assert stats.ok + stats.stale == 300 and stats.error == 0 and stats.latency_ms_median > 0
+    realised = {k.decode(): v.decode() for k, v in raw.hgetall(f"btgym:{live_name}:stats").items()}
+    assert 0.0 <= float(realised["acc"]) <= 1.0 and 200 < int(realised["n"]) <= stats.ok
 
 
 def test_histdata_clock_to_utc_and_refusal_without_clock(
@@ -244,3 +246,19 @@ def test_runner_restart_on_a_tailed_file_publishes_no_bar_twice(
     ids = [int(e[0].split("-")[0]) for e in entries]
     assert ids == sorted(set(ids)) and len(ids) == 70
     assert pub3.sent == 10 and s3.exit_code == 0  # only the new rows reached the stream
+
+
+def test_full_buffer_stops_the_runner_with_exit_3(
+    redis_server, live_name, model_dirs, eurusd, tmp_path
+):
+    journal = tmp_path / "journal.jsonl"
+    pub = RedisPublisher(redis_server.url, name=live_name, buffer_max=10, journal=journal)
+    start = at(eurusd, "2017-01-16T10:00")
+    runner = model_runner(
+        model_dirs["mlp20"], redis_server.url, live_name, eurusd, start, 100, pub=pub
+    )
+    redis_server.stop()
+    stats = runner.run()
+    assert stats.exit_code == 3 and stats.signals == 11
+    seqs = [json.loads(line)["seq"] for line in journal.read_text().splitlines()]
+    assert seqs == list(range(1, 12))  # every buffered signal, in order (and the 11th)
