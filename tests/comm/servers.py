@@ -32,3 +32,26 @@ def echo_server(ready, transport: str = "ipc", fail_at_start: bool = False) -> N
 
 def dies_silently_at_start(ready) -> None:
     os._exit(5)  # no traceback, no ready: like a segfault or an OOM kill while starting
+
+
+def session_server(ready, token: bytes, curve=None, host: str = "127.0.0.1") -> None:
+    """An echo server that serves one session (all commands but ``admin`` need it;
+    ``admin`` is not allowed at all), over tcp, with CURVE keys when given."""
+    from btgym.comm.session import Session
+
+    def handle(msg):
+        if msg.kind == "stop":
+            raise StopServing(Reply("stopped"))
+        return Reply("echo", msg.payload)
+
+    sessions = (Session(token, frozenset({"echo", "stop"}), "owner"),)
+    serve(
+        handle,
+        ready,
+        transport="tcp",
+        host=host,
+        allow_remote=curve is not None,
+        name="session",
+        sessions=sessions,
+        curve=curve,
+    )
