@@ -5,4 +5,7 @@
 - :mod:`btgym.comm.process`: spawning, readiness handshake, parent-death watch, stopping.
 - :mod:`btgym.comm.client`: a REQ client where every receive has a timeout and a dead
   child is reported as a named error with its traceback.
+- :mod:`btgym.comm.session`: session tokens, size limits, CURVE keys and addresses
+  (see ``docs/security.md``).
+- :mod:`btgym.comm.remote`: a child's ``btgym.errors`` exception re-raised as itself.
 """
