@@ -207,3 +207,16 @@ def test_history_cadence_and_callbacks(synth):
     es = build_model("MLPClassifier", n_features=4, n_classes=3, patience=3, lr=0.05)
     hist = es.fit(X[:1500], y[:1500], X_val=X[1500:], y_val=y[1500:], epochs=2000)
     assert hist.to_frame().step.max() < 2000
+
+
+def test_device_auto_is_cpu_without_cuda_and_cuda_is_refused(synth):
+    X, y, _ = synth
+    m = build_model("MLPClassifier", n_features=4, n_classes=3, device="auto", hidden_layers=[4])
+    m.fit(X[:200], y[:200], epochs=2)
+    assert m.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert m.predict_proba(X[:5]).dtype == np.float64
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA"):
+            build_model("MLPClassifier", n_features=4, n_classes=3, device="cuda").fit(
+                X, y, epochs=1
+            )
