@@ -8,7 +8,7 @@
    (target ≥ 85 %), phases alternated so load drifts hit both alike.
 
 Prints a table and writes ``benchmarks/results/encoders.json``.
-Usage: ``python benchmarks/encoders.py [--quick] [--data-dir DIR]``.
+Usage: ``python benchmarks/encoders.py [--quick] [--no-env] [--data-dir DIR] [--out FILE]``.
 """
 
 from __future__ import annotations
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="smoke mode (CI): fewer runs")
     p.add_argument("--data-dir", type=Path, default=DATA)
     p.add_argument("--no-env", action="store_true", help="skip the env steps/s comparison")
+    p.add_argument("--out", type=Path, default=RESULTS, help="the JSON file to write")
     args = p.parse_args(argv)
     runs = 5 if args.quick else 30
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,8 +172,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{'measure':<{width}}  {'result':>28}  target")
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:>28}  {target}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1))
     return out
 
 
