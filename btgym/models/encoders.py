@@ -280,9 +280,20 @@ class FeatureEncoder(Encoder):
         return scale_rows(raw, self._mean, self._std, self.clip)
 
     def stream(
-        self, timeframe: int, *, assets: Sequence[str] | None = None, dtype: Any = np.float32
+        self,
+        timeframe: int | None = None,
+        *,
+        assets: Sequence[str] | None = None,
+        dtype: Any = np.float32,
     ) -> EncoderStream:
-        """An incremental encoder equal to :meth:`bind` bar by bar."""
+        """An incremental encoder equal to :meth:`bind` bar by bar.
+
+        Args:
+            timeframe: base bar length in minutes (default: the features' resolution).
+            assets: asset names when rows are mappings (several assets).
+            dtype: dtype of the returned values.
+        """
+        timeframe = int(timeframe or self._resolution_minutes)
         from btgym.features import FeatureStream
 
         fs = FeatureStream(self.features, timeframe, assets=assets, fill=self.fill)
