@@ -112,6 +112,10 @@ class EnvGroup:
     ) -> None:
         self.seed = seed
         self.env_kwargs = dict(env_kwargs) if env_kwargs is not None else None
+        if self.env_kwargs and self.env_kwargs.get("encoders"):  # JSON dicts in checkpoints
+            from btgym.models.env_encoders import encoder_dicts
+
+            self.env_kwargs["encoders"] = list(encoder_dicts(self.env_kwargs["encoders"]))
         self._owner: Any = None
         if env_fns is not None and env_kwargs is not None:
             raise ConfigError("pass env_fns or env_kwargs, not both")
