@@ -125,7 +125,7 @@ def test_sigint_leaves_the_rl_run_cancelled(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         [
-            os.sys.executable,
+            sys.executable,
             "-m",
             "btgym.cli",
             "train",
