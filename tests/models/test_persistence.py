@@ -24,6 +24,8 @@ NAMES = [
     "MeanProbaEnsemble",
     "SKLogisticRegression",
     "SKGradientBoostingRegressor",
+    "SKGradientBoostingClassifier",
+    "MajorityVoteEnsemble",
 ]
 
 
