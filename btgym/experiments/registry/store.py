@@ -3,7 +3,6 @@ database (SQLite by default, PostgreSQL by URL). Every public call is one transa
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, select
 
 from btgym.errors import ConfigError, RegistryError, RunNotFoundError, RunStateError
 from btgym.experiments.config import (
@@ -24,18 +23,12 @@ from btgym.experiments.config import (
     new_ulid,
 )
 from btgym.experiments.registry import schema as S
-from btgym.experiments.registry.claim import claim_statement
+from btgym.experiments.registry.claim import QueueMixin
 from btgym.experiments.registry.data import MetricsMixin, now_utc
 from btgym.experiments.registry.records import Experiment, RunRecord
 from btgym.log import get_logger
 
 log = get_logger(__name__)
-
-#: status -> the statuses it may move to (requeue of stale runs is separate)
-TRANSITIONS = {
-    "queued": ("running", "cancelled"),
-    "running": ("finished", "failed", "cancelled"),
-}
 
 
 def default_artifact_root() -> Path:
@@ -68,7 +61,7 @@ def _sqlite_setup(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN")
 
 
-class Registry(MetricsMixin):
+class Registry(QueueMixin, MetricsMixin):
     """The run registry.
 
     Args:
@@ -325,117 +318,6 @@ class Registry(MetricsMixin):
                 )
             rows = conn.execute(q.order_by(S.runs.c.created_at, S.runs.c.id)).all()
             return self._records(conn, rows)
-
-    # ------------------------------------------------------------------ status machine
-
-    def _move(self, conn: sa.Connection, run_id: str, to: str, **values: Any) -> None:
-        allowed = [s for s, nxt in TRANSITIONS.items() if to in nxt]
-        res = conn.execute(
-            update(S.runs)
-            .where(S.runs.c.id == run_id, S.runs.c.status.in_(allowed))
-            .values(status=to, **values)
-        )
-        if res.rowcount == 1:
-            return
-        cur = conn.execute(select(S.runs.c.status).where(S.runs.c.id == run_id)).scalar()
-        if cur is None:
-            raise RunNotFoundError(f"no run {run_id!r} in registry {self!r}")
-        raise RunStateError(f"run {run_id}: cannot move from {cur!r} to {to!r}")
-
-    def claim(
-        self, worker: str, *, kind: str | None = None, experiment: str | None = None
-    ) -> RunRecord | None:
-        """Atomically take the oldest queued run (``None`` when the queue is empty)."""
-        while True:
-            with self.tx() as conn:
-                exp_id = self._experiment_id(conn, experiment)
-                stmt = claim_statement(
-                    self.dialect, worker, now_utc(), kind=kind, experiment_id=exp_id
-                )
-                claimed = conn.execute(stmt).scalars().all()
-                if len(claimed) == 1:
-                    conn.execute(
-                        update(S.runs)
-                        .where(S.runs.c.id == claimed[0])
-                        .values(host=socket.gethostname())
-                    )
-                    row = conn.execute(select(S.runs).where(S.runs.c.id == claimed[0])).first()
-                    return self._records(conn, [row])[0]
-                q = select(sa.func.count()).select_from(S.runs).where(S.runs.c.status == "queued")
-                if kind is not None:
-                    q = q.where(S.runs.c.kind == kind)
-                if exp_id is not None:
-                    q = q.where(S.runs.c.experiment_id == exp_id)
-                if not conn.execute(q).scalar():
-                    return None
-
-    def start(self, run_id: str, worker: str) -> None:
-        """``queued → running`` for ``worker``."""
-        now = now_utc()
-        with self.tx() as conn:
-            self._move(
-                conn,
-                run_id,
-                "running",
-                worker=worker,
-                started_at=now,
-                heartbeat_at=now,
-                host=socket.gethostname(),
-            )
-
-    def heartbeat(self, run_id: str) -> bool:
-        """Refresh a running run's heartbeat; ``False`` when it is no longer running
-        (cancelled or requeued: the worker should stop)."""
-        with self.tx() as conn:
-            res = conn.execute(
-                update(S.runs)
-                .where(S.runs.c.id == run_id, S.runs.c.status == "running")
-                .values(heartbeat_at=now_utc())
-            )
-            return res.rowcount == 1
-
-    def finish(
-        self,
-        run_id: str,
-        status: str,
-        error: str | None = None,
-        *,
-        data_fingerprint: str | None = None,
-    ) -> None:
-        """End a run: ``running → finished | failed | cancelled`` (or ``queued → cancelled``)."""
-        if status not in ("finished", "failed", "cancelled"):
-            raise RunStateError(f"run {run_id}: {status!r} is not a final status")
-        values: dict[str, Any] = dict(finished_at=now_utc(), error=error)
-        if data_fingerprint is not None:
-            values["data_fingerprint"] = data_fingerprint
-        with self.tx() as conn:
-            self._move(conn, run_id, status, **values)
-
-    def cancel(self, run_id: str) -> None:
-        """Cancel a queued or running run."""
-        self.finish(run_id, "cancelled")
-
-    def requeue_stale(self, stale_after: float = 120.0) -> int:
-        """Put running runs whose heartbeat is older than ``stale_after`` s back in the queue."""
-        limit = now_utc() - dt.timedelta(seconds=stale_after)
-        with self.tx() as conn:
-            res = conn.execute(
-                update(S.runs)
-                .where(S.runs.c.status == "running", S.runs.c.heartbeat_at < limit)
-                .values(status="queued", worker=None, started_at=None, heartbeat_at=None)
-            )
-            n = res.rowcount
-        if n:
-            log.info(f"requeued {n} stale run(s)")
-        return n
-
-    def set_fields(self, run_id: str, **values: Any) -> None:
-        """Set identity fields of a run (``data_fingerprint``, ``code_version``, ``host``)."""
-        for key in values:
-            if key not in ("data_fingerprint", "code_version", "host", "run_dir"):
-                raise RegistryError(f"set_fields: {key!r} is not settable")
-        with self.tx() as conn:
-            conn.execute(update(S.runs).where(S.runs.c.id == run_id).values(**values))
 
     # ------------------------------------------------------------------ diff, rerun, counts
 
