@@ -289,6 +289,24 @@ def run_rl_config(
     return train_rl(cfg, run_dir, run_id=run_id, device=device, fingerprint=fingerprint)
 
 
+def encoder_tags(registry: Any, env_kwargs: Mapping[str, Any]) -> dict[str, str]:
+    """``encoder.<key> = <run_id>`` for each encoder of the env that came from a
+    registry run (the ``model/`` directory of a supervised run)."""
+    from btgym.errors import RunNotFoundError
+
+    out = {}
+    for d in env_kwargs.get("encoders") or ():
+        if not isinstance(d, Mapping) or not d.get("model_dir"):
+            continue
+        run_id = Path(d["model_dir"]).parent.name
+        try:
+            registry.get(run_id)
+        except RunNotFoundError:
+            continue
+        out[f"encoder.{d.get('key', 'model')}"] = run_id
+    return out
+
+
 def record_training(
     registry: Any,
     experiment: str,
@@ -303,6 +321,7 @@ def record_training(
     from btgym.experiments.executors.base import record_outcome
 
     fingerprint = env_fingerprint(cfg["env_kwargs"])
+    tags = {**encoder_tags(registry, cfg["env_kwargs"]), **dict(tags or {})}
     run = registry.create_run(
         experiment,
         cfg,
