@@ -108,8 +108,8 @@ def test_batch_heatmap_blocks_cells_colours_and_nan():
 
 def test_figures_render_headless_and_png_bytes_are_deterministic():
     res = _classifier_result(2)
-    a = to_png(classifier_card(res))
-    b = to_png(classifier_card(res))
+    a = to_png(classifier_card(res, layout="compact"))
+    b = to_png(classifier_card(res, layout="compact"))
     assert a == b and a[:8] == b"\x89PNG\r\n\x1a\n"
     assert to_rgb(batch_heatmap({"u": [res]})).dtype == np.uint8
 
