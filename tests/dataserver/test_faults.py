@@ -57,7 +57,7 @@ def test_killed_server_makes_client_raise_within_timeout(start_server, transport
         t0 = time.monotonic()
         with pytest.raises(DataServerDiedError, match="is gone"):
             client.sample()
-        assert time.monotonic() - t0 < 1.0  # not the 5 s timeout
+        assert time.monotonic() - t0 < 1.5  # ~0.7 s (1 s target + slack for a loaded machine)
         t0 = time.monotonic()
         with pytest.raises(DataServerDiedError, match="nothing answers"):
             client.info()  # still gone: named again within about a second
