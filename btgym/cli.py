@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from btgym.errors import BTgymError, ConfigError
+from btgym.errors import BTgymError, ConfigError, SamplingError
 from btgym.log import get_logger, setup_logging
 
 log = get_logger(__name__)
@@ -197,6 +197,26 @@ def _print_summary(r: Any) -> None:
     )
 
 
+def has_test_part(env_kw: dict[str, Any]) -> bool:
+    """Whether env keywords give the data a test part (``test_period`` flat or in
+    ``trial_params``; a ready ``dataset=`` is asked for its params)."""
+    if env_kw.get("test_period"):
+        return True
+    if (env_kw.get("trial_params") or {}).get("test_period"):
+        return True
+    dataset = env_kw.get("dataset")
+    params = getattr(dataset, "params", None) or getattr(dataset, "trial_params", None)
+    return bool(getattr(params, "test_period", None) or (
+        isinstance(params, dict) and params.get("test_period")
+    ))  # fmt: skip
+
+
+NO_TEST_PART = (
+    "this data has no test part (no test_period): pass --train-episodes to evaluate on "
+    "train episodes, or give it one with --env 'test_period={\"days\": 1}'"
+)
+
+
 def _episode_png(checkpoint: str, env_kw: dict[str, Any], path: Path, seed: int | None) -> None:
     """One greedy episode of the trained policy (a test episode when the data has a
     test part), reported and saved as a PNG; skipped with a warning on failure."""
@@ -209,10 +229,11 @@ def _episode_png(checkpoint: str, env_kw: dict[str, Any], path: Path, seed: int 
         policy = load_policy(checkpoint)
         env = make_env(env_kw)
         try:
-            kind = "test"
+            kind = "test" if has_test_part(env_kw) else "train"
             try:
-                (res,) = evaluate(policy, env, 1, reset_options=TEST_EPISODE, seed=seed)
-            except BTgymError:  # no test part in this data: a train episode then
+                options = TEST_EPISODE if kind == "test" else None
+                (res,) = evaluate(policy, env, 1, reset_options=options, seed=seed)
+            except BTgymError:  # no test part after all: a train episode then
                 kind = "train"
                 (res,) = evaluate(policy, env, 1, seed=seed)
             save_png(env.render_image("episode"), path)
@@ -254,28 +275,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
         env_kw.update(parse_pairs(args.env, "--env"))
     if not env_kw.get("filename") and not env_kw.get("dataset"):
         raise ConfigError(f"checkpoint {args.checkpoint} stores no env keywords: pass --data")
+    if not args.train_episodes and not has_test_part(env_kw):
+        raise SamplingError(NO_TEST_PART)
     policy = load_policy(args.checkpoint, device=args.device)
     options = None if args.train_episodes else TEST_EPISODE
+    kind = "train" if args.train_episodes else "test"
+    print(f"btgym eval: {args.episodes} {kind} episodes of {args.checkpoint}", flush=True)
+    head = ("episode", "return", "final value", "drawdown", "trades", "steps")
+    print("{:>7} {:>12} {:>12} {:>9} {:>7} {:>6}".format(*head), flush=True)
     env = env_cls(**env_kw)
+    results = []
     try:
-        results = evaluate(
-            policy,
-            env,
-            args.episodes,
-            deterministic=not args.stochastic,
-            reset_options=options,
-            seed=args.seed,
-        )
+        for i in range(args.episodes):  # one row per episode as it ends: the progress
+            try:
+                (r,) = evaluate(
+                    policy,
+                    env,
+                    1,
+                    deterministic=not args.stochastic,
+                    reset_options=options,
+                    seed=args.seed if i == 0 else None,
+                )
+            except SamplingError as exc:
+                if args.train_episodes:
+                    raise
+                raise SamplingError(f"{exc}; {NO_TEST_PART}") from None
+            results.append(r)
+            print(
+                f"{i:>7} {r.episode_return:>12.5g} {r.broker_value:>12.2f} "
+                f"{r.max_drawdown:>9.4f} {r.trades:>7d} {r.length:>6d}",
+                flush=True,
+            )
     finally:
         env.close()
-    kind = "train" if args.train_episodes else "test"
-    head = ("episode", "return", "final value", "drawdown", "trades", "steps")
-    print("{:>7} {:>12} {:>12} {:>9} {:>7} {:>6}".format(*head))
-    for i, r in enumerate(results):
-        print(
-            f"{i:>7} {r.episode_return:>12.5g} {r.broker_value:>12.2f} "
-            f"{r.max_drawdown:>9.4f} {r.trades:>7d} {r.length:>6d}"
-        )
     m = summarize(results)
     print(
         f"{'mean':>7} {m['mean_return']:>12.5g} {m['mean_broker_value']:>12.2f} "
@@ -339,23 +371,46 @@ def _add_data_args(p: argparse.ArgumentParser, env_class: bool = True) -> None:
         )
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to an option's help unless it names its default
+    already or has none (``None`` / ``False``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """``--help`` shows the options' defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="btgym", description="btgym: RL backtesting on backtrader"
-    )
+    parser = _Parser(prog="btgym", description="btgym: RL backtesting on backtrader")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train an A3C or PPO agent")
-    t.add_argument("--algo", choices=["a3c", "ppo"], default="a3c")
+    t.add_argument("--algo", choices=["a3c", "ppo"], default="a3c", help="the agent")
     _add_data_args(t)
-    t.add_argument("--workers", type=int, default=2, help="A3C workers / PPO envs (default 2)")
+    t.add_argument("--workers", type=int, default=2, help="A3C workers / PPO envs")
     t.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="env steps in total")
     t.add_argument("--logdir", default="runs/btgym", help="TensorBoard + checkpoint directory")
     t.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda[:N]")
     t.add_argument("--resume", action="store_true", help="continue from logdir/checkpoint.pt")
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--checkpoint-every", type=int, default=10_000, metavar="STEPS")
+    t.add_argument("--seed", type=int, default=None, help="seed of the run (default: random)")
+    t.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=10_000,
+        metavar="STEPS",
+        help="write the checkpoint every STEPS env steps",
+    )
     t.add_argument(
         "--image-every",
         type=int,
@@ -377,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="run test episodes of a trained policy")
     e.add_argument("--checkpoint", required=True, help="checkpoint file or run logdir")
-    e.add_argument("--episodes", type=int, default=5)
+    e.add_argument("--episodes", type=int, default=5, help="episodes to run")
     _add_data_args(e)
     e.add_argument(
         "--trust",
@@ -386,8 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a class the checkpoint names (e.g. a custom strategy): a checkpoint "
         "never imports code you did not name",
     )
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto")
+    e.add_argument("--seed", type=int, default=None, help="seed of the first episode")
     e.add_argument("--stochastic", action="store_true", help="sample actions (default: greedy)")
     e.add_argument(
         "--train-episodes",
@@ -399,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="one random-policy episode as a PNG")
     _add_data_args(r)
     r.add_argument("--out", default="episode.png", help="PNG path")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seed of the episode and actions")
     r.set_defaults(func=cmd_render)
     from btgym.live.cli import add_live_parser  # btgym live model|policy|read
 

@@ -102,7 +102,8 @@ def test_train_sigkill_resume_then_eval(tmp_path):
     )
     assert ev.returncode == 0, ev.stdout[-2000:] + ev.stderr[-3000:]
     lines = ev.stdout.strip().splitlines()
-    assert lines[0].split()[:3] == ["episode", "return", "final"]
+    assert lines[0].startswith("btgym eval: 2 test episodes of")  # progress: rows as they end
+    assert lines[1].split()[:3] == ["episode", "return", "final"]
     assert lines[-1].startswith("   mean") and "2 test episodes" in lines[-1]
 
 
@@ -143,3 +144,47 @@ def test_errors_are_one_clear_line_and_exit_code_1(tmp_path, capsys):
     assert "lrr" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--algo", "dqn"])
+
+
+def test_help_shows_defaults():
+    from btgym.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices
+    text = " ".join(sub["train"].format_help().split())  # unwrapped
+    assert "(default: a3c)" in text and "(default: 50000)" in text
+    assert "(default: runs/btgym)" in text
+    assert "(default: 5)" in sub["eval"].format_help()
+
+
+def test_has_test_part():
+    from btgym.cli import SINE_DEMO, has_test_part
+
+    assert has_test_part(SINE_DEMO)
+    assert has_test_part({"trial_params": {"test_period": {"days": 1}}})
+    assert not has_test_part({"filename": "x.csv"})
+
+
+@pytest.mark.slow
+def test_train_on_eurusd_then_eval_without_test_part_says_train_episodes(tmp_path):
+    logdir = tmp_path / "run"
+    out = subprocess.run(
+        _btgym("train", "--data", "eurusd", "--workers", "1", "--steps", "150",
+               "--image-every", "0", "--logdir", str(logdir), "--seed", "0"),
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "ERROR" not in out.stdout + out.stderr and "Traceback" not in out.stderr
+    assert "greedy train episode" in out.stdout
+    ev = subprocess.run(
+        _btgym("eval", "--checkpoint", str(logdir), "--episodes", "1"),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert ev.returncode == 1
+    assert "--train-episodes" in ev.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in ev.stderr
+    ev = subprocess.run(
+        _btgym("eval", "--checkpoint", str(logdir), "--episodes", "1", "--train-episodes"),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    assert "(1 train episodes)" in ev.stdout
