@@ -103,3 +103,44 @@ def test_curve_data_server_serves_a_keyed_worker_node_and_refuses_a_keyless_one(
     assert isinstance(served, int) and served > 0
     assert isinstance(no_key, str) and "Error" in no_key
     assert isinstance(bad_key, str) and "Error" in bad_key
+
+
+WORKSPEC = """name: ws
+description: one unit on EURUSD Jan 2017, two model specs
+units:
+  - name: unit1
+    featureset:
+        name: fs_unit1
+        features:
+          - "LogReturns(1min,basis=close,lookback=1)"
+          - "LogReturns(1min,basis=close,lookback=5)"
+        labels: ["LogReturns(1min,basis=close,lookforward=1)"]
+    data: {{filename: "{data}"}}
+    split:
+        train: ["2017-01-02", "2017-01-07"]
+        val: ["2017-01-09", "2017-01-10"]
+        test: ["2017-01-10", "2017-01-12"]
+    dataset_params: {{task: classification}}
+    model_specs:
+      - {{name: logistic, model: LogisticClassifier, epochs: 3, seed: 1}}
+      - {{name: prior, model: PriorBaseline}}
+"""
+
+
+def test_experiments_ray_executor_runs_on_the_cluster_nodes(cluster, tmp_path, shared_data):
+    """The experiments' RayExecutor joins the multi-node cluster; the head has no CPUs,
+    so its dataset and run tasks all ran on the worker nodes."""
+    pytest.importorskip("btgym.experiments.executors.ray")
+    from btgym.experiments.executors import RayExecutor
+    from btgym.experiments.registry import Registry
+    from btgym.experiments.spec import load_spec
+
+    head = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) == 0]
+    assert len(head) == 1  # tasks need a CPU: none can run on the head
+    data = shared_data / "DAT_ASCII_EURUSD_M1_201701.csv"
+    path = tmp_path / "work.yaml"
+    path.write_text(WORKSPEC.format(data=data.as_posix()), encoding="utf-8")
+    registry = Registry(url=f"sqlite:///{tmp_path}/db/ray.sqlite", artifact_root=tmp_path / "a")
+    summary = RayExecutor().run(load_spec(path), registry, progress=False)
+    assert (summary.finished, summary.failed) == (2, 0)
+    assert {r.status for r in registry.runs(experiment="ws")} == {"finished"}

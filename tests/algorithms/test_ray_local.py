@@ -99,19 +99,20 @@ def test_a3c_resume_and_the_workers_data_servers(ray_local, tmp_path):
     seen: dict[str, object] = {}
 
     def callback(progress):
-        if "infos" not in seen and progress.steps > 200:
+        if "infos" not in seen and progress.steps > 100 and algo.pool is not None:
             seen["infos"] = algo._data_infos()
             seen["time"] = algo.global_time()
             seen["broadcast"] = algo.broadcast({"regime": "calm"})
 
     kw = dict(env_kwargs=ray_env_kwargs(), logdir=tmp_path, num_workers=2, seed=1)
-    with RayA3C(total_steps=500, **kw) as algo:
+    with RayA3C(total_steps=800, **kw) as algo:
         first = algo.train(callback=callback)
+    assert "infos" in seen, "the run ended before its data servers were asked"
     c1 = load_checkpoint(first.checkpoint)["counters"]
     with RayA3C(total_steps=1500, **kw) as algo:
         second = algo.train(resume=True)
     c2 = load_checkpoint(second.checkpoint)["counters"]
-    assert second.steps >= 1500 > c1["env_steps"] >= 500
+    assert second.steps >= 1500 > c1["env_steps"] >= 800
     assert c2["updates"] > c1["updates"] and c2["episodes"] >= c1["episodes"]
 
     infos = seen["infos"]
@@ -129,13 +130,13 @@ def test_ppo_on_ray_same_tags_checkpoint_and_resume(ray_local, tmp_path):
         env_kwargs=ray_env_kwargs(),
         logdir=tmp_path,
         num_envs=2,
-        n_steps=64,
+        n_steps=32,
         seed=0,
         ray_config={"envs_per_worker": 1},
     )
-    with RayPPO(total_steps=384, **kw) as algo:
+    with RayPPO(total_steps=256, **kw) as algo:
         first = algo.train()
-    assert first.steps == 384 and first.updates == 3 and first.episodes >= 2
+    assert first.steps == 256 and first.updates == 4 and first.episodes >= 1
     expected = {
         Tags.EPISODE_RETURN,
         Tags.EPISODE_BROKER_VALUE,
@@ -147,17 +148,17 @@ def test_ppo_on_ray_same_tags_checkpoint_and_resume(ray_local, tmp_path):
         "train/approx_kl",
     }
     assert expected <= _tags(tmp_path)
-    with RayPPO(total_steps=512, **kw) as algo:
+    with RayPPO(total_steps=320, **kw) as algo:
         second = algo.train(resume=True)
     ckpt = load_checkpoint(second.checkpoint)
-    assert ckpt["algo"] == "ppo" and ckpt["counters"]["env_steps"] == 512
-    assert ckpt["counters"]["updates"] == 4 and "reward_norm" in ckpt
+    assert ckpt["algo"] == "ppo" and ckpt["counters"]["env_steps"] == 320
+    assert ckpt["counters"]["updates"] == 5 and "reward_norm" in ckpt
 
 
 def test_cli_train_backend_ray(ray_local, tmp_path, capsys):
     from btgym.cli import main
 
-    argv = ["train", "--backend", "ray", "--workers", "2", "--steps", "300", "--no-image"]
+    argv = ["train", "--backend", "ray", "--workers", "2", "--steps", "200", "--no-image"]
     argv += ["--logdir", str(tmp_path), "--server", "inprocess", "--seed", "0"]
     assert main(argv) == 0
     out = capsys.readouterr().out

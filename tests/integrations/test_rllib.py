@@ -50,7 +50,7 @@ def test_rllib_ppo_trains_on_btgym_envs(ray_local, name, runners):
         ppo_config(
             name,
             env_config,
-            train_batch_size_per_learner=256,
+            train_batch_size_per_learner=128,
             minibatch_size=64,
             num_epochs=2,
         )
@@ -64,8 +64,8 @@ def test_rllib_ppo_trains_on_btgym_envs(ray_local, name, runners):
     finally:
         algo.stop()
     runners_stats = results[-1]["env_runners"]
-    assert runners_stats["num_env_steps_sampled_lifetime"] >= 2 * 256
-    assert runners_stats["num_episodes_lifetime"] >= 2  # 120-bar episodes: several finished
+    assert runners_stats["num_env_steps_sampled_lifetime"] >= 2 * 128
+    assert runners_stats["num_episodes_lifetime"] >= 1  # 120-bar episodes (90 steps)
     assert np.isfinite(runners_stats["episode_return_mean"])
     learner = results[-1]["learners"]["default_policy"]
     assert np.isfinite(learner["total_loss"])
