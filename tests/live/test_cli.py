@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import numpy as np
 
@@ -10,6 +13,7 @@ from btgym.cli import main
 from btgym.live.reader import SignalReader
 
 from .conftest import start_server
+from .helpers import wait_for
 
 
 def test_live_model_replay_then_read(redis_server, live_name, model_dirs, eurusd, tmp_path, capsys):
@@ -81,3 +85,70 @@ def test_live_model_refuses_without_clock_and_redacts(live_name, model_dirs, eur
         assert main([*args, server.url, "--timezone", "UTC"]) == 0
     finally:
         server.stop()
+
+
+def test_live_model_from_a_users_source_factory(redis_server, live_name, model_dirs, capsys):
+    code = main(
+        [
+            "live",
+            "model",
+            str(model_dirs["tiny"]),
+            "--source",
+            "tests.live.feeds:eurusd_feed",
+            "--redis",
+            redis_server.url,
+            "--name",
+            live_name,
+            "--timezone",
+            "Etc/GMT+5",
+        ]
+    )
+    assert code == 0
+    assert "20 bars, 20 signals" in capsys.readouterr().err
+    assert SignalReader(redis_server.url, name=live_name).latest().seq == 20
+
+
+def test_sigterm_finishes_flushes_and_exits_0(
+    redis_server, live_name, model_dirs, eurusd_path, tmp_path
+):
+    lines = eurusd_path.read_text().splitlines(keepends=True)
+    feed = tmp_path / "feed.csv"
+    feed.write_text("".join(lines[:50]))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "btgym.cli",
+            "live",
+            "model",
+            str(model_dirs["tiny"]),
+            "--tail",
+            str(feed),
+            "--redis",
+            redis_server.url,
+            "--name",
+            live_name,
+            "--timezone",
+            "Etc/GMT+5",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        reader = SignalReader(redis_server.url, name=live_name)
+        wait_for(
+            lambda: (hb := reader.heartbeat()) is not None and hb.state == "running",
+            timeout=60,
+            what="the runner's heartbeat",
+        )
+        with open(feed, "a") as fh:
+            fh.writelines(lines[50:53])
+        wait_for(lambda: len(reader.read()) == 3, what="3 signals")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.stderr.read().decode()[-2000:]
+        assert reader.heartbeat().state == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -262,3 +262,40 @@ def test_full_buffer_stops_the_runner_with_exit_3(
     assert stats.exit_code == 3 and stats.signals == 11
     seqs = [json.loads(line)["seq"] for line in journal.read_text().splitlines()]
     assert seqs == list(range(1, 12))  # every buffered signal, in order (and the 11th)
+
+
+class BrokenAfter:
+    """A user's target that starts failing after ``n`` bars (the runner must survive it)."""
+
+    def __init__(self, inner, n):
+        self.inner, self.n, self.calls = inner, n, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def update(self, bar):
+        self.calls += 1
+        if self.calls > self.n:
+            raise RuntimeError(f"model blew up at call {self.calls}")
+        return self.inner.update(bar)
+
+
+def test_ten_errors_in_a_row_stop_with_exit_1(redis_server, live_name, model_dirs, eurusd):
+    start = at(eurusd, "2017-01-16T10:00")
+    target = BrokenAfter(ModelTarget.from_dir(model_dirs["tiny"]), 5)
+    pub = RedisPublisher(redis_server.url, name=live_name)
+    runner = LiveRunner(
+        target,
+        ReplaySource(bars=eurusd.slice(start, start + 100), speed=None),
+        pub,
+        timezone="Etc/GMT+5",
+        history=eurusd.slice(start - 5, start),
+    )
+    stats = runner.run()
+    assert stats.exit_code == 1 and stats.bars == 15 and (stats.ok, stats.error) == (5, 10)
+    reader = SignalReader(redis_server.url, name=live_name)
+    signals = [s for _, s in reader.read()]
+    errors = [s for s in signals if s.status == "error"]
+    assert len(errors) == 10 and errors[0].error.startswith("RuntimeError: model blew up")
+    assert all(s.last_ok_bar_close == signals[4].bar_close and s.prediction is None for s in errors)
+    assert reader.heartbeat().state == "error"
