@@ -58,6 +58,7 @@ class RayTrainerMixin:
         self.pool: Any = None
         #: rollouts lost to worker deaths in the last ``train`` call
         self.lost_rollouts = 0
+        self._ray: Any = None  # the ray module while train() runs
 
     @property
     def n_workers(self) -> int:

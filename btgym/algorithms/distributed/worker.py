@@ -186,7 +186,9 @@ class RolloutWorker:
                 with contextlib.suppress(Exception):
                     env.close()
         self.env = self.venv = None
-        self.envs.close()
+        envs = getattr(self, "envs", None)
+        if envs is not None:
+            envs.close()
 
     # ------------------------------------------------------------------ A3C
 
