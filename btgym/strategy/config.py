@@ -183,6 +183,8 @@ class StrategyConfig(KeywordConfig):
             to sum 1) executed with ``order_target_percent``, not discrete orders.
         gamma: discount, kept for user reward hooks.
         metadata: free-form JSON-able dict handed to the strategy.
+        encoders: observation encoders (``btgym.models.encoders`` objects or their
+            JSON dicts; stored as dicts): each adds its leaves to ``state_shape``.
     """
 
     state_shape: Mapping[str, Any] = field(default_factory=default_state_shape)
@@ -197,6 +199,7 @@ class StrategyConfig(KeywordConfig):
     portfolio_actions: bool = False
     gamma: float = 0.99
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    encoders: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         shape = self.state_shape
@@ -207,6 +210,11 @@ class StrategyConfig(KeywordConfig):
             if not isinstance(key, str) or not key.isidentifier():
                 raise ConfigError(f"state_shape key {key!r} must be an identifier")
             specs[key] = LeafSpec.coerce(key, value)
+        if self.encoders:  # their leaves join the observation (btgym.models.env_encoders)
+            from btgym.models.env_encoders import merge_encoder_leaves
+
+            encoders, specs = merge_encoder_leaves(self.encoders, specs)
+            object.__setattr__(self, "encoders", encoders)
         object.__setattr__(self, "state_shape", specs)
         if self.asset_names is not None:
             names = (self.asset_names,) if isinstance(self.asset_names, str) else self.asset_names

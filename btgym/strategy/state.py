@@ -52,9 +52,11 @@ class StateMixin:
         self.notes: list[tuple[str, str]] = []
         self._clip_check: set[str] = set()  # leaves checked at the first observation
         self._init_raw()
+        enc = self._episode_encoders()
+        encoded = enc.getters(lambda: self.bar_index) if enc is not None else {}
         plan = []
         for key, spec in self.state_shape.items():
-            getter = getattr(self, f"get_{key}_state", None)
+            getter = encoded.get(key) or getattr(self, f"get_{key}_state", None)
             if getter is None and not custom:
                 raise ConfigError(
                     f"state_shape key {key!r} has no get_{key}_state() method on "
@@ -70,6 +72,7 @@ class StateMixin:
                 self._clip_check.add(key)
             plan.append((key, getter, np.dtype(spec.dtype), spec.shape, low, high))
         self._obs_plan = plan
+        self._encoder_keys = set(encoded)
         self._custom_state = custom
         self._meta_vec = metadata_vector(getattr(self.episode, "metadata", None))
 
@@ -77,9 +80,25 @@ class StateMixin:
         return type(self).get_raw_state is StateMixin.get_raw_state and self._ohlc is not None
 
     def warmup_bars(self) -> int:
-        """Bars of history the first observation needs (``raw``'s time dim, else 1)."""
+        """Bars of history the first observation needs (``raw``'s time dim, else 1;
+        at least every encoder's warm-up)."""
         raw = self.state_shape.get("raw")
-        return int(raw.shape[0]) if raw is not None else 1
+        bars = int(raw.shape[0]) if raw is not None else 1
+        enc = self._episode_encoders()
+        return max(bars, enc.warmup) if enc is not None else bars
+
+    def _episode_encoders(self) -> Any:
+        """The episode's bound encoders (``None`` without any); built once per episode,
+        checking the leakage guard (``btgym.models.env_encoders``)."""
+        if not getattr(self.config, "encoders", ()):
+            return None
+        if getattr(self, "_encoders", None) is None:
+            from btgym.models.env_encoders import EpisodeEncoders
+
+            self._encoders = EpisodeEncoders(
+                self.config.encoders, self.bars, getattr(self.episode, "metadata", None)
+            )
+        return self._encoders
 
     def _init_raw(self) -> None:
         raw = self.state_shape.get("raw")
@@ -100,7 +119,7 @@ class StateMixin:
         state = self.get_state() if self._custom_state else None
         obs = {}
         for key, getter, dtype, shape, low, high in self._obs_plan:
-            if state is None:
+            if state is None or key in self._encoder_keys:
                 value = getter()
             else:
                 try:
