@@ -83,10 +83,11 @@ def decode_codes(action: Any, assets: tuple[str, ...], n: int) -> np.ndarray:
 
 def decode_weights(action: Any, assets: tuple[str, ...], n: int, cash_name: str) -> np.ndarray:
     """Batched portfolio action → float64 weights (n, k+1) ``[cash, *assets]`` summing
-    to 1 (an all-zero row means all cash).
+    to 1: each row divided by its sum (all K+1 entries; an all-zero row means all
+    cash), as ``btgym.server.contract.WeightsCodec`` does.
 
     Raises:
-        InvalidActionError: wrong shape, a weight outside [0, 1] or not finite.
+        InvalidActionError: wrong shape, a negative or non-finite weight.
     """
     if isinstance(action, Mapping):
         names = (cash_name, *assets)
@@ -101,8 +102,8 @@ def decode_weights(action: Any, assets: tuple[str, ...], n: int, cash_name: str)
             f"portfolio action has shape {w.shape}, expected ({n}, {len(assets) + 1}) "
             f"weights [{cash_name}, {', '.join(assets)}] per env"
         )
-    if not np.isfinite(w).all() or (w < 0).any() or (w > 1).any():
-        raise InvalidActionError(f"portfolio weights must be finite and in [0, 1], got {w}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise InvalidActionError(f"portfolio weights must be finite and ≥ 0, got {w}")
     total = w.sum(axis=1, keepdims=True)
     flat = total[:, 0] <= 0
     if flat.any():
@@ -110,5 +111,4 @@ def decode_weights(action: Any, assets: tuple[str, ...], n: int, cash_name: str)
         w[flat] = 0.0
         w[flat, 0] = 1.0
         total[flat] = 1.0
-    w = w / total
-    return w / w.sum(axis=1, keepdims=True)  # the server side's second normalisation
+    return w / total

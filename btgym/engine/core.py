@@ -69,6 +69,7 @@ class BatchEpisodes:
     last = icolumn(kern.LAST, "last bar index of each lane's episode (n,)")
     step_count = icolumn(kern.STEP, "steps since reset (n,)")
     reason = icolumn(kern.REASON, "done reason code of the last step, see REASONS (n,)")
+    bars_stepped = icolumn(kern.BARS, "bars the last step advanced (n,)")
 
     def __init__(
         self,
@@ -315,6 +316,7 @@ class BatchEpisodes:
         reason = np.where(anyhit, np.where(hit_low[lanes, dec], 1, 2), 0)
         reason = np.where((reason == 0) & (new_t == self.last), 4, reason)
         a = active
+        self.bars_stepped = np.where(a, new_t - t, self.bars_stepped)
         self.t = np.where(a, new_t, t)
         self.peak = np.where(a, peak, self.peak)
         self.drawdown = np.where(a, dd, self.drawdown)

@@ -193,8 +193,8 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
             obs = {k: np.where(_expand(done, v), fresh[k], v) for k, v in obs.items()}
             final_info = info
             info = batch_info(core, None, self.action_keys, self.messages)
-            info.pop("done_reason", None)
-            info.pop("_done_reason", None)
+            for key in ("done_reason", "_done_reason", "bars_stepped", "_bars_stepped"):
+                info.pop(key, None)
             info.update(
                 final_obs=final_obs, _final_obs=done, final_info=final_info, _final_info=done
             )

@@ -44,7 +44,7 @@ def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> d
     """The standard info dict of ``lane`` (see :mod:`btgym.strategy.info`)."""
     br = core.broker
     f = core.F[lane].tolist()
-    t, _, step, reason = core.I[lane].tolist()
+    t, _, step, reason, bars = core.I[lane].tolist()
     value, realized = f[VALUE], f[REALIZED]
     act = core.last_action[lane].tolist()
     if core.portfolio:
@@ -65,6 +65,7 @@ def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> d
     }
     if reason:
         info["done_reason"] = REASONS[reason]
+        info["bars_stepped"] = bars
     return info
 
 
@@ -107,6 +108,8 @@ def batch_info(
             reasons[i] = REASONS[int(core.reason[i])]
         info["done_reason"] = reasons
         info["_done_reason"] = mask
+        info["bars_stepped"] = ints[4]
+        info["_bars_stepped"] = mask
     if lanes is not None:
         info = _select(info, lanes)
     return info

@@ -34,9 +34,9 @@ except ImportError:  # pragma: no cover - depends on the install
 # F columns
 CASH, REALIZED, VALUE, PREV, PEAK, DD, MAXDD, TOUCHN, REWARD = range(9)
 NF = 9
-# I columns
-T, LAST, STEP, REASON = range(4)
-NI = 4
+# I columns (BARS: bars stepped by the last step)
+T, LAST, STEP, REASON, BARS = range(5)
+NI = 5
 # fill columns
 F_STATUS, F_SIZE, F_PRICE, F_COMM, F_KIND = range(5)
 
@@ -326,6 +326,7 @@ def step_kernel(
             F[i, PREV] = value
         terminated[i] = reason == 1 or reason == 2
         truncated[i] = reason == 4
+        I[i, BARS] = dec - t
         I[i, T] = dec
         I[i, STEP] += 1
         I[i, REASON] = reason

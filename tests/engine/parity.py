@@ -53,7 +53,7 @@ def assert_same_step(eng: tuple, ref: tuple, where: str) -> None:
         assert abs(info_e[key] - info_b[key]) <= 1e-9, (where, key, info_e[key], info_b[key])
     for asset, size in info_b["position"].items():
         assert abs(info_e["position"][asset] - size) <= 1e-9, (where, "position", asset)
-    for key in ("step", "time", "broker_message", "done_reason"):
+    for key in ("step", "time", "broker_message", "done_reason", "bars_stepped"):
         assert info_e.get(key) == info_b.get(key), (where, key, info_e.get(key), info_b.get(key))
     for key, value in info_b["action"].items():
         assert abs(info_e["action"][key] - value) <= 1e-12, (where, "action", key)

@@ -145,7 +145,7 @@ def test_unknown_keyword_and_bad_actions(eurusd):
     port = VectorBTgymEnv(num_envs=2, actions="portfolio", **kw(eurusd, start_cash=1000.0))
     port.reset(seed=0)
     with pytest.raises(InvalidActionError):
-        port.step(np.array([[0.5, 1.5], [1.0, 0.0]]))
+        port.step(np.array([[0.5, -0.5], [1.0, 0.0]]))
     _, _, _, _, info = port.step(np.zeros((2, 2)))  # all-zero = all cash
     assert (info["action"]["default_cash"] == 1.0).all()
 

@@ -53,7 +53,7 @@ SETTINGS = {
         state_shape={"raw": ((20, 8), 0.0, 10.0)},
     ),
     "portfolio-two-assets": dict(
-        leverage=1, broker_commission=0.001, start_cash=1000.0, drawdown_call=0.3, target_call=0.3
+        leverage=1, broker_commission=0.001, start_cash=1000.0, drawdown_call=3, target_call=0.2
     ),
     "portfolio-skip5-lev10": dict(
         skip_frame=5,
@@ -139,8 +139,7 @@ def _check_lane(out, lane, ref, where):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_parity_vector_lanes(name, eurusd, two_frames, backend):
-    kw = dict(episode_duration=DURATION, start_cash=100.0, **SETTINGS[name])
-    kw.pop("episode_duration")
+    kw = {"start_cash": 100.0, **SETTINGS[name]}
     portfolio = name.startswith("portfolio")
     if name not in _CACHE:  # the backtrader runs serve both backends
         episodes = _episodes(name, eurusd, two_frames)
