@@ -57,6 +57,8 @@ class BTgymEnv(gym.Env):
         config: optional ready component configs ``{"data": DataConfig, "strategy":
             StrategyConfig, "broker": BrokerConfig, "server": ServerConfig, "render":
             RenderConfig}``; keywords override nothing inside them.
+        engine: ``"vector"`` returns a :class:`btgym.engine.EngineEnv` instead: the same
+            episode on the numpy vector engine (docs/engine.md).
         **kwargs: BTGym's keywords (``filename``, ``episode_duration``, ``state_shape``,
             ``drawdown_call``, ``start_cash``, ``broker_commission``, ...). An unknown one
             raises ``TypeError`` (:class:`~btgym.errors.UnknownKeywordError`).
@@ -65,6 +67,17 @@ class BTgymEnv(gym.Env):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 4}
     #: discrete actions per asset (``None``: continuous weights, see PortfolioEnv).
     base_actions: ClassVar[tuple[str, ...] | None] = ("hold", "buy", "sell", "close")
+
+    #: the vector engine's action kind of this env class (see ``engine="vector"``).
+    engine_actions: ClassVar[str] = "discrete"
+
+    def __new__(cls, render_mode: str | None = None, **kwargs: Any) -> Any:
+        if kwargs.get("engine") == "vector":  # the same episode on the numpy engine
+            from btgym.engine import EngineEnv
+
+            kind = "portfolio" if cls.base_actions is None else cls.engine_actions
+            return EngineEnv(render_mode=render_mode, actions=kind, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

@@ -22,6 +22,8 @@ class MultiDiscreteEnv(BTgymEnv):
     A ``{asset: action}`` dict is accepted too (assets left out hold).
     """
 
+    engine_actions = "multidiscrete"
+
     def _make_action_space(self) -> gym.Space:
         return gym.spaces.MultiDiscrete([4] * len(self.asset_names))
 

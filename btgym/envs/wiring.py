@@ -88,7 +88,8 @@ class EnvSetup:
             raise ConfigError(
                 "engine= (a ready bt.Cerebro) is not supported: pass "
                 "strategy= (a BTgymBaseStrategy subclass) and the broker "
-                "keywords (start_cash, broker_commission, leverage)"
+                "keywords (start_cash, broker_commission, leverage); engine='vector' "
+                "runs the numpy vector engine (docs/engine.md)"
             )
         self.domain = env.get("dataset")
         self.data_master = bool(env.get("data_master", True))

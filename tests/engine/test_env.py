@@ -195,3 +195,27 @@ def test_sb3_vecenv_adapter_trains(eurusd):
     obs = venv.reset()
     _, _, _dones, infos = venv.step(np.zeros(4, np.int64))
     assert set(obs) == {"raw", "internal"} and "broker_value" in infos[0]
+
+
+@pytest.mark.parametrize(
+    "cls_name, kind",
+    [
+        ("BTgymEnv", "discrete"),
+        ("MultiDiscreteEnv", "multidiscrete"),
+        ("PortfolioEnv", "portfolio"),
+    ],
+)
+def test_btgym_env_engine_vector_is_check_env_clean(eurusd, cls_name, kind):
+    import btgym.envs
+    from gymnasium.utils.env_checker import check_env
+
+    cls = getattr(btgym.envs, cls_name)
+    env = cls(engine="vector", filename=eurusd, episode_duration={"hours": 1})  # default leaves
+    assert isinstance(env, EngineEnv) and env.kind == kind
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env, skip_render_check=True)
+    made = gym.make(
+        "btgym/Backtrader-v0", engine="vector", filename=eurusd, episode_duration={"hours": 1}
+    )
+    assert made.reset(seed=0)[1]["step"] == 0
