@@ -206,8 +206,9 @@ def test_sb3_vecenv_adapter_trains(eurusd):
     ],
 )
 def test_btgym_env_engine_vector_is_check_env_clean(eurusd, cls_name, kind):
-    import btgym.envs
     from gymnasium.utils.env_checker import check_env
+
+    import btgym.envs
 
     cls = getattr(btgym.envs, cls_name)
     env = cls(engine="vector", filename=eurusd, episode_duration={"hours": 1})  # default leaves
