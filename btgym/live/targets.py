@@ -275,19 +275,20 @@ class ModelTarget:
             [self.label], Bars(tuple(names), index, values, self.timeframe), at="grid"
         ).iloc[:, 0]
         found = dict(zip(labels.index.asi8.tolist(), labels.to_numpy().tolist()))
-        hits = []
-        for _ in ready:
-            b, pred = self._pending.popleft()
-            truth = found.get(b)
-            if truth is None or not np.isfinite(truth):
-                continue
-            if self.classifier and self.bucketizer is not None:
-                cls = self.bucketizer.transform(pd.Series([truth])).iloc[0]
-                if cls is pd.NA:
-                    continue
-                hits.append(int(cls) == int(pred))
-            elif truth != 0 and pred != 0:
-                hits.append((truth > 0) == (pred > 0))
+        done = [self._pending.popleft() for _ in ready]
+        truths = np.array([found.get(b, np.nan) for b, _ in done], dtype=np.float64)
+        keep = np.isfinite(truths)
+        preds = np.array([p for _, p in done], dtype=np.float64)[keep]
+        truths = truths[keep]
+        if self.classifier and self.bucketizer is not None:
+            classes = self.bucketizer.transform(pd.Series(truths)).to_numpy(
+                dtype="float64", na_value=np.nan
+            )
+            ok = ~np.isnan(classes)
+            hits = (classes[ok] == preds[ok]).tolist()
+        else:
+            ok = (truths != 0) & (preds != 0)
+            hits = ((truths[ok] > 0) == (preds[ok] > 0)).tolist()
         return hits
 
     def close(self) -> None:

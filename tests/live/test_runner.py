@@ -187,7 +187,7 @@ def test_redis_sigkill_mid_replay_loses_and_duplicates_nothing(
         redis_server.url, name=live_name, backoff=(0.1, 5.0), heartbeat_interval=0.2
     )
     runner = model_runner(
-        model_dirs["mlp20"], redis_server.url, live_name, eurusd, start, 2000, pub=pub
+        model_dirs["tiny"], redis_server.url, live_name, eurusd, start, 2000, pub=pub
     )
     raw = redis.Redis.from_url(redis_server.url, socket_timeout=2)
     result = {}
