@@ -4,8 +4,10 @@ A kernel reads a :class:`Ctx`: dense grid arrays (NaN rows where the grid has no
 In batch mode (``last=False``) the arrays span the whole grid and the kernel returns one
 value per row. In stream mode (``last=True``) the arrays are the trailing ``extent + 1``
 rows and only the value of the last row is used; rolling reductions then reduce just that
-one window, with the same numpy call the batch path applies to every window. Elementwise
-formulas run on identical numbers in both modes, hence bit-exact parity.
+one window, with the same code the batch path applies to every window (a reducer's
+``batch`` form, when it has one, computes each window with operations that depend only
+on that window's rows, so one window alone gives the same bits). Elementwise formulas run
+on identical numbers in both modes, hence bit-exact parity.
 
 Every kernel has finite memory: a value depends on exactly the rows of its window.
 """
@@ -85,8 +87,18 @@ class Ctx:
             win = x[-w:]
             if len(win) < w or np.isnan(win).any():
                 return np.full(1, np.nan)
-            return fn(win.reshape(1, w))
+            single = getattr(fn, "single", None)  # the batch form's bits on one window
+            return fn(win.reshape(1, w)) if single is None else single(win)
         return rolling(x, w, fn)
+
+    def memo(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """``make()`` once per context and ``key`` (intermediates features share, e.g. the
+        one-step log returns of a price or the angle of a calendar encoding). Callers
+        never write into the result."""
+        out = self._cache.get(key)
+        if out is None:
+            out = self._cache[key] = make()
+        return out
 
 
 def lag(x: np.ndarray, n: int) -> np.ndarray:
@@ -120,6 +132,13 @@ def rolling(x: np.ndarray, w: int, fn: Callable[[np.ndarray], np.ndarray]) -> np
         for s in range(0, len(view), CHUNK):  # blocks of rows, not a loop over rows
             block = view[s : s + CHUNK]
             out[s + w - 1 : s + w - 1 + len(block)] = fn(block)
+    nans = np.flatnonzero(np.isnan(x))
+    if len(nans) == 0:
+        return out
+    if len(nans) <= 8:  # a few NaN (a lag's leading rows): no cumsum
+        for i in nans:
+            out[i : i + w] = np.nan
+        return out
     out[nan_windows(x, w)] = np.nan
     return out
 
@@ -134,21 +153,27 @@ def nan_windows(x: np.ndarray, w: int) -> np.ndarray:
 
 
 def _doubling(op: np.ufunc) -> Callable[[np.ndarray, int], np.ndarray]:
-    """Exact rolling max/min in O(n log w): combine windows of doubling width."""
+    """Rolling ``op`` (max, min, add) over the last axis in O(n log w): combine windows of
+    doubling width. The blocks a window combines, and their order, depend only on ``w``,
+    never on where the window sits: one window alone gives the same bits."""
 
     def run(x: np.ndarray, w: int) -> np.ndarray:
-        acc, width = x, 1  # acc[i] = op over x[i … i+width−1]
+        n = x.shape[-1]
+        acc, width = x, 1  # acc[..., i] = op over x[..., i … i+width−1]
         out: np.ndarray | None = None
-        start = 0  # out covers x[i … i+start−1] for i = 0 … len(x)−w
+        start = 0  # out covers x[..., i … i+start−1] for i = 0 … n−w
         rem = w
         while rem:
             if rem & 1:
-                part = acc[start : start + len(x) - w + 1]
+                part = acc[..., start : start + n - w + 1]
                 out = part.copy() if out is None else op(out, part)
                 start += width
             rem >>= 1
             if rem:
-                acc = op(acc[:-width], acc[width:]) if width < len(acc) else acc[:0]
+                if width < acc.shape[-1]:
+                    acc = op(acc[..., :-width], acc[..., width:])
+                else:
+                    acc = acc[..., :0]
                 width *= 2
         assert out is not None
         return out
@@ -159,21 +184,67 @@ def _doubling(op: np.ufunc) -> Callable[[np.ndarray, int], np.ndarray]:
 # --------------------------------------------------------------------------- reductions
 
 
+#: exact rolling sums in O(n log w): each window's sum adds the same blocks of doubling
+#: width in the same order wherever the window sits (the error is that of a pairwise sum).
+rolling_sum = _doubling(np.add)
+
+
+def window_sum(win: np.ndarray) -> np.ndarray:
+    """The sum of one whole window, bit for bit :func:`rolling_sum`'s value for it, with
+    ~log2(w) numpy calls: the same doubling blocks, each halved pairwise in place."""
+    y, rem = win, len(win)
+    parts = []
+    while True:  # blocks of 1, 2, 4, … rows, smallest first, as in rolling_sum
+        if rem & 1:
+            parts.append(y[:1])
+            y = y[1:]
+        rem >>= 1
+        if not rem:
+            break
+        y = y[0::2] + y[1::2]  # the pairs rolling_sum adds at the next width
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + part
+    return out
+
+
 def r_mean(v: np.ndarray) -> np.ndarray:
-    """Mean of each window."""
-    return v.mean(axis=1)
+    """Mean of each window (rows of ``v``)."""
+    return r_sum(v) / v.shape[1]
 
 
 def r_sum(v: np.ndarray) -> np.ndarray:
-    """Sum of each window."""
-    return v.sum(axis=1)
+    """Sum of each window (rows of ``v``)."""
+    return rolling_sum(v, v.shape[1])[:, 0]
 
 
 def r_std(v: np.ndarray) -> np.ndarray:
-    """Sample standard deviation (ddof 1) of each window (two-pass: mean, then squared
-    deviations)."""
-    d = v - v.mean(axis=1)[:, None]
-    return np.sqrt(np.einsum("ij,ij->i", d, d) / (v.shape[1] - 1))
+    """Sample standard deviation (ddof 1) of each window (rows of ``v``; two-pass: mean,
+    then squared deviations)."""
+    w = v.shape[1]
+    return _deviation(v, r_sum(v) / w)
+
+
+def _deviation(windows: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    d = windows - mean[:, None]
+    return np.sqrt(np.einsum("ij,ij->i", d, d) / (windows.shape[1] - 1))
+
+
+def _std_batch(x: np.ndarray, w: int) -> np.ndarray:
+    m = rolling_sum(x, w) / w
+    view = sliding_window_view(x, w)
+    out = np.empty(len(view))
+    for s in range(0, len(view), CHUNK):  # blocks of rows, not a loop over rows
+        out[s : s + CHUNK] = _deviation(view[s : s + CHUNK], m[s : s + CHUNK])
+    return out
+
+
+r_sum.batch = rolling_sum  # type: ignore[attr-defined]
+r_sum.single = window_sum  # type: ignore[attr-defined]
+r_mean.batch = lambda x, w: rolling_sum(x, w) / w  # type: ignore[attr-defined]
+r_mean.single = lambda win: window_sum(win) / len(win)  # type: ignore[attr-defined]
+r_std.batch = _std_batch  # type: ignore[attr-defined]
+r_std.single = lambda win: _deviation(win[None, :], window_sum(win) / len(win))  # type: ignore[attr-defined]
 
 
 def r_max(v: np.ndarray) -> np.ndarray:
@@ -197,6 +268,12 @@ def r_weighted(weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     def fn(v: np.ndarray) -> np.ndarray:
         return (v @ weights) / total  # windows with a NaN are blanked by the caller
 
+    def batch(x: np.ndarray, w: int) -> np.ndarray:
+        # one dot product per window, in C (windows with a NaN are blanked by the caller)
+        return np.correlate(x, weights, "valid") / total
+
+    fn.batch = batch  # type: ignore[attr-defined]
+    fn.single = lambda win: batch(win, len(win))  # type: ignore[attr-defined]
     return fn
 
 

@@ -23,8 +23,7 @@ class TimeOfDay(Feature):
     ELEMENTWISE = True
 
     def kernel(self, ctx: Ctx) -> np.ndarray:
-        m = (ctx.stamps // _MIN_NS) % _DAY_MIN
-        x = 2.0 * np.pi * m.astype(np.float64) / _DAY_MIN
+        x = ctx.memo(("minute_of_day_angle",), lambda: _angle(ctx.stamps // _MIN_NS, _DAY_MIN))
         return np.sin(x) if self.get("part") == "sin" else np.cos(x)
 
 
@@ -37,6 +36,11 @@ class DayOfWeek(Feature):
     ELEMENTWISE = True
 
     def kernel(self, ctx: Ctx) -> np.ndarray:
-        d = (ctx.stamps // (_MIN_NS * _DAY_MIN) + 3) % 7  # 1970-01-01 was a Thursday
-        x = 2.0 * np.pi * d.astype(np.float64) / 7.0
+        # 1970-01-01 was a Thursday
+        x = ctx.memo(("weekday_angle",), lambda: _angle(ctx.stamps // (_MIN_NS * _DAY_MIN) + 3, 7))
         return np.sin(x) if self.get("part") == "sin" else np.cos(x)
+
+
+def _angle(units: np.ndarray, period: int) -> np.ndarray:
+    """``2π (units mod period) / period`` as float64."""
+    return 2.0 * np.pi * (units % period).astype(np.float64) / float(period)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +17,12 @@ def ema_weights(w: int) -> np.ndarray:
     a = 2.0 / (w + 1.0)
     j = np.arange(3 * w - 1, -1, -1, dtype=np.float64)
     return a * (1.0 - a) ** j
+
+
+@functools.lru_cache(maxsize=64)
+def _ema_reducer(w: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The truncated-EMA window reducer of ``window=w`` (built once per w)."""
+    return r_weighted(ema_weights(w))
 
 
 @register_feature
@@ -33,7 +41,7 @@ class MAGap(Feature):
         p = ctx.price(self.asset, self.get("basis"))
         w = self.get("window")
         if self.get("kind") == "ema":
-            ma = ctx.roll(p, 3 * w, r_weighted(ema_weights(w)))
+            ma = ctx.roll(p, 3 * w, _ema_reducer(w))
         else:
             ma = ctx.roll(p, w, r_mean)
         return np.log(ctx.tail(p) / ma)
@@ -77,8 +85,9 @@ class RSI(Feature):
         p = ctx.price(self.asset, self.get("basis"))
         d = p - lag(p, 1)
         w = self.get("window")
-        up = ctx.roll(np.where(d > 0, d, np.where(np.isnan(d), np.nan, 0.0)), w, r_mean)
-        down = ctx.roll(np.where(d < 0, -d, np.where(np.isnan(d), np.nan, 0.0)), w, r_mean)
+        # positive and negative parts (NaN stays NaN: np.maximum propagates it)
+        up = ctx.roll(np.maximum(0.0, d), w, r_mean)
+        down = ctx.roll(np.maximum(0.0, -d), w, r_mean)
         total = up + down
         with np.errstate(divide="ignore", invalid="ignore"):
             out = up / total

@@ -50,7 +50,8 @@ class Volatility(Feature):
         est = self.get("estimator")
         n = self.get("lookforward")
         if est == "std":
-            r = log_return(ctx.price(self.asset, self.get("basis")))
+            p = ctx.price(self.asset, self.get("basis"))
+            r = ctx.memo(("log_return", self.asset, self.get("basis")), lambda: log_return(p))
             if n is not None:
                 return lead(rolling(r, n, r_std), n)
             return ctx.roll(r, self.get("window"), r_std)
