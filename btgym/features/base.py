@@ -205,7 +205,11 @@ class Feature:
     @property
     def extent(self) -> int:
         """Grid steps of history a value needs (0 for a label: it reads rows t … t+n)."""
-        return 0 if self.is_label else self._extent()
+        cached = self.__dict__.get("_extent_steps")
+        if cached is None:  # the object is frozen: computed once
+            cached = 0 if self.is_label else self._extent()
+            object.__setattr__(self, "_extent_steps", cached)
+        return cached
 
     def _extent(self) -> int:
         return 0

@@ -9,6 +9,7 @@ its own bin ``b*(t) = floor((t + tf) / R) * R − R``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 from btgym.datafeed.bars import Bars
 from btgym.errors import ConfigError, FeatureSpecError, FeatureUnavailableError
 from btgym.features.base import Feature, as_feature
-from btgym.features.grid import Grid, asof_bins, build_grid, check_resolution
+from btgym.features.grid import Grid, asof_bins, build_grid, check_minutes
 from btgym.features.kernels import Ctx, missing_mask
 from btgym.features.orderbook import is_order_book
 
@@ -29,8 +30,8 @@ def as_features(features: Iterable[Feature | str | Mapping[str, Any]] | Feature)
         features = [features]
     out = [as_feature(f) for f in features]
     names = [f.name for f in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
+    if len(set(names)) < len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
         raise FeatureSpecError(f"duplicate features: {dup}")
     return out
 
@@ -43,34 +44,64 @@ def validate_features(features: Sequence[Feature], bars: Bars) -> None:
             finer than the data.
         FeatureSpecError: a resolution that is not a multiple of the data's timeframe.
     """
+    _validate(tuple(features), tuple(bars.names), int(bars.timeframe))
+
+
+@functools.lru_cache(maxsize=256)
+def _validate(features: tuple[Feature, ...], names: tuple[str, ...], timeframe: int) -> None:
+    """:func:`validate_features` on what it reads (features are frozen: a list that
+    passed once for these assets and timeframe passes again; errors are not cached)."""
     for f in features:
         if is_order_book(f):
             raise f.unavailable()
         f.check_complete()
-        for asset in f.assets(bars.names[0]):
-            if asset not in bars.names:
+        for asset in f.assets(names[0]):
+            if asset not in names:
                 raise FeatureUnavailableError(
-                    f"{f.name}: asset {asset!r} is not in the bars (assets {list(bars.names)})"
+                    f"{f.name}: asset {asset!r} is not in the bars (assets {list(names)})"
                 )
-        check_resolution(bars, f.minutes, f.name)
+        check_minutes(timeframe, f.minutes, f.name)
 
 
 def grid_values(
     features: Sequence[Feature], bars: Bars, *, fill: int | None = None
-) -> tuple[Grid, dict[str, np.ndarray]]:
-    """Values of features of one resolution on every row of their grid (NaN where the
-    window rule says so; values on non-present rows are not samples)."""
+) -> tuple[Grid, np.ndarray]:
+    """Values of features of one resolution on every row of their grid, as a ``(G, F)``
+    array in the order of ``features`` (NaN where the window rule says so; values on
+    non-present rows are not samples). One grid, one context (basis prices and shared
+    intermediates computed once) and one missing-row count serve every feature."""
     minutes = features[0].minutes
     grid = build_grid(bars, minutes, fill=fill)
     ctx = Ctx(grid.values, grid.stamps, bars.names[0])
-    out = {}
-    for f in features:
-        v = np.asarray(f.kernel(ctx), dtype=np.float64)
-        if v.base is not None or not v.flags.writeable:
-            v = v.copy()
-        v[missing_mask(grid.missing, f.extent, f.horizon)] = np.nan
-        out[f.name] = v
+    n = len(grid)
+    out = np.empty((n, len(features)))
+    blank = _Blanker(grid.missing)
+    for j, f in enumerate(features):
+        out[:, j] = f.kernel(ctx)
+        blank(out[:, j], f.extent, f.horizon)
     return grid, out
+
+
+class _Blanker:
+    """Blanks the rows whose window ``[t − back, t + fwd]`` meets a missing row (or the
+    grid's edges): one cumulative count per grid, one mask per distinct window."""
+
+    def __init__(self, missing: np.ndarray) -> None:
+        self.n = len(missing)
+        self.any = bool(missing.any())
+        self.missing = missing
+        self.masks: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, v: np.ndarray, back: int, fwd: int) -> None:
+        if not self.any:  # only the edges
+            v[: min(back, self.n)] = np.nan
+            if fwd:
+                v[max(self.n - fwd, 0) :] = np.nan
+            return
+        mask = self.masks.get((back, fwd))
+        if mask is None:
+            mask = self.masks[(back, fwd)] = missing_mask(self.missing, back, fwd)
+        v[mask] = np.nan
 
 
 def compute_features(
@@ -115,21 +146,39 @@ def compute_features(
             )
         grid, vals = grid_values(feats, bars, fill=fill)
         present = grid.present
-        arr = np.empty((int(present.sum()), len(feats)))
-        for j, f in enumerate(feats):
-            arr[:, j] = vals[f.name][present]
-        names = [f.name for f in feats]
-        return pd.DataFrame(arr, index=_dt_index(grid.stamps[present]), columns=names)
+        arr = vals if present.all() else vals[present]
+        return _frame(arr, grid.stamps if present.all() else grid.stamps[present], feats)
+    groups = _by_resolution(feats)
+    if len(groups) == 1:
+        grid, vals = grid_values(feats, bars, fill=fill)
+        return _frame(_asof(grid, vals, bars), bars.index, feats)
     arr = np.empty((len(bars), len(feats)))
-    col_of = {f.name: j for j, f in enumerate(feats)}
-    for group in _by_resolution(feats):
+    for cols, group in groups:
         grid, vals = grid_values(group, bars, fill=fill)
-        take, ok = asof_positions(grid, bars.index, bars.timeframe)
-        for f in group:
-            col = vals[f.name][take]
-            col[~ok] = np.nan
-            arr[:, col_of[f.name]] = col
-    return pd.DataFrame(arr, index=_dt_index(bars.index), columns=[f.name for f in feats])
+        arr[:, cols] = _asof(grid, vals, bars)
+    return _frame(arr, bars.index, feats)
+
+
+def _asof(grid: Grid, vals: np.ndarray, bars: Bars) -> np.ndarray:
+    """Rows of ``vals`` (grid rows) as of each base bar (NaN where that bin is missing)."""
+    if len(grid) == len(bars) and np.array_equal(grid.stamps, bars.index):
+        return vals  # the base grid without gaps: every bar is its own (present) bin
+    take, ok = asof_positions(grid, bars.index, bars.timeframe)
+    out = vals[take]
+    out[~ok] = np.nan
+    return out
+
+
+def _frame(arr: np.ndarray, stamps: np.ndarray, feats: Sequence[Feature]) -> pd.DataFrame:
+    """The result frame, wrapping ``arr`` (fresh, owned by nobody else) without a copy."""
+    columns = _columns(tuple(f.name for f in feats))
+    return pd.DataFrame(arr, index=_dt_index(stamps), columns=columns, copy=False)
+
+
+@functools.lru_cache(maxsize=128)
+def _columns(names: tuple[str, ...]) -> pd.Index:
+    """The column index of a feature list (an immutable ``pd.Index``, built once)."""
+    return pd.Index(list(names))
 
 
 def asof_positions(grid: Grid, index: np.ndarray, timeframe: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,10 +192,13 @@ def asof_positions(grid: Grid, index: np.ndarray, timeframe: int) -> tuple[np.nd
     return take, inside & grid.present[take]
 
 
-def _by_resolution(feats: Sequence[Feature]) -> list[list[Feature]]:
-    groups: dict[str, list[Feature]] = {}
-    for f in feats:
-        groups.setdefault(f.res, []).append(f)
+def _by_resolution(feats: Sequence[Feature]) -> list[tuple[list[int], list[Feature]]]:
+    """Features grouped by resolution, with their column positions."""
+    groups: dict[str, tuple[list[int], list[Feature]]] = {}
+    for j, f in enumerate(feats):
+        cols, members = groups.setdefault(f.res, ([], []))
+        cols.append(j)
+        members.append(f)
     return list(groups.values())
 
 

@@ -26,7 +26,11 @@ def check_resolution(bars: Bars, minutes: int, what: str = "") -> None:
         FeatureUnavailableError: finer than the data.
         FeatureSpecError: not a multiple of the timeframe.
     """
-    tf = bars.timeframe
+    check_minutes(bars.timeframe, minutes, what)
+
+
+def check_minutes(tf: int, minutes: int, what: str = "") -> None:
+    """:func:`check_resolution` for bars of ``tf`` minutes."""
     who = f"{what}: " if what else ""
     if minutes < tf:
         raise FeatureUnavailableError(
@@ -86,7 +90,8 @@ class Grid:
         stamps: int64 ns, every R from the first to the last emitted bin.
         present: emitted bins (the only rows that are ever samples).
         missing: rows with no data at all (neither present nor filled).
-        values: asset → ``(G, 5)``; NaN on missing rows, synthetic bars on filled ones.
+        values: asset → ``(G, 5)``; NaN on missing rows, synthetic bars on filled ones
+            (read-only views of the binned bars when the grid has no gaps).
     """
 
     minutes: int
@@ -113,9 +118,17 @@ def build_grid(bars: Bars, minutes: int, *, fill: int | None = None) -> Grid:
         nothing = {n: np.zeros((0, 5)) for n in bars.names}
         return Grid(minutes, np.zeros(0, np.int64), empty, empty, nothing)
     first = int(binned.index[0])
-    pos = (binned.index - first) // step
-    size = int(pos[-1]) + 1
+    size = (int(binned.index[-1]) - first) // step + 1
     stamps = first + np.arange(size, dtype=np.int64) * step
+    if size == len(binned):  # no gaps: the bins are the grid (read-only views, no copy)
+        present = np.ones(size, bool)
+        dense = {}
+        for name in bars.names:
+            view = binned.values[name].view()
+            view.flags.writeable = False
+            dense[name] = view
+        return Grid(minutes, stamps, present, ~present, dense)
+    pos = (binned.index - first) // step
     present = np.zeros(size, bool)
     present[pos] = True
     values = {}
