@@ -168,3 +168,18 @@ def test_parity_vector_lanes(name, eurusd, two_frames, backend):
     reasons = {steps[-1][-1]["done_reason"] for _, steps in runs}
     assert len(reasons) >= 2, reasons  # episodes ended in different ways
     env.close()
+
+
+@pytest.mark.slow
+def test_parity_episodes_end_every_way(eurusd, two_frames):
+    """Over the settings above, episodes ended by drawdown, by target and by data."""
+    reasons = set()
+    for name, settings in SETTINGS.items():
+        if name not in _CACHE:
+            episodes = _episodes(name, eurusd, two_frames)
+            kw = {"start_cash": 100.0, **settings}
+            rng = np.random.default_rng(len(name))
+            _CACHE[name] = episodes, _reference(kw, episodes, name.startswith("portfolio"), rng)
+        reasons |= {steps[-1][-1]["done_reason"] for _, steps in _CACHE[name][1]}
+        assert sum(len(_CACHE[n][0]) for n in _CACHE) >= 100 or len(_CACHE) < len(SETTINGS)
+    assert reasons == {"drawdown_call", "target_call", "end_of_data"}
