@@ -103,6 +103,7 @@ class StateMixin:
     def _init_raw(self) -> None:
         raw = self.state_shape.get("raw")
         self._ohlc = None
+        self._raw_len = int(raw.shape[0]) if raw is not None else 0  # ≤ time_dim (encoders)
         if raw is None:
             return
         names = tuple(self.bars.names)
@@ -164,7 +165,7 @@ class StateMixin:
     def get_raw_state(self) -> np.ndarray:
         """OHLC of the last ``T`` bars (≤ the current bar): a view, copied by the caller."""
         t = self.bar_index
-        return self._ohlc[t - self.time_dim + 1 : t + 1]
+        return self._ohlc[t - self._raw_len + 1 : t + 1]
 
     def get_internal_state(self) -> np.ndarray:
         """``[cash/start, value/start, gross exposure, drawdown, net exposure,

@@ -193,3 +193,19 @@ def test_check_env_is_clean_with_encoders(shared_data, eurusd_dataset, mlp_dir, 
         check_env(env, skip_render_check=True)
     for key, space in env.observation_space.spaces.items():
         assert np.isfinite(space.low).all() and np.isfinite(space.high).all(), key
+
+
+def test_a_long_encoder_warmup_leaves_the_raw_window_alone(
+    shared_data, eurusd, eurusd_dataset, envs
+):
+    enc = FeatureEncoder.from_dataset(eurusd_dataset, window=40, key="feat")
+    assert enc.warmup_bars(1) > 30
+    env = envs(**env_kwargs(shared_data, server="inprocess", encoders=[enc]))
+    obs, info = env.reset(seed=3)
+    ohlc = eurusd.values[eurusd.names[0]][:, :4]
+    for _ in range(3):
+        t = int(np.searchsorted(np.asarray(eurusd.index), pd.Timestamp(info["time"]).value))
+        assert obs["raw"].shape == (30, 4) and obs["feat"].shape == (40, 5)
+        np.testing.assert_allclose(obs["raw"], ohlc[t - 29 : t + 1].astype(np.float32))
+        assert obs["feat_valid"].all()  # the first decision comes after the encoder's warm-up
+        obs, _, _, _, info = env.step(0)
