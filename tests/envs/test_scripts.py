@@ -54,3 +54,18 @@ def test_unguarded_script_fails_with_one_line_naming_the_guard(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("btgym.errors.ServerDiedError:")
     assert 'if __name__ == "__main__":' in last and "DoubleReward" in last
+
+
+@pytest.mark.slow
+def test_sb3_example_logs_episode_rewards(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "sb3_ppo.py"
+    done = subprocess.run(
+        [sys.executable, str(example), "--steps", "1024"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "episode: reward" in done.stdout  # VecMonitor's episodes, printed
+    assert "ep_rew_mean" in done.stdout  # and in SB3's own log
+    assert "greedy episode: reward" in done.stdout
