@@ -84,6 +84,35 @@ class StreamingMixin:
             names = tuple(self.bars.names)
             lines = [self.asset_names[0]] if raw.shape[1] == 4 else list(names)
             self._raw_rows = (lines, np.dtype(raw.dtype), raw.low, raw.high, raw.bounded)
+        self._init_encoder_streams()
+
+    def _init_encoder_streams(self) -> None:
+        """Encoder leaves were bound over rows not yet known: recompute them bar by bar
+        with each encoder's ``stream()`` (equal to ``bind`` row for row)."""
+        self._streams: list = []
+        bound = getattr(self, "_encoders", None)
+        if bound is None:
+            return
+        names = tuple(self.bars.names)
+        assets = names if len(names) > 1 else None
+        for enc in bound.encoders:
+            self._streams.append((enc, enc.stream(self.bars.timeframe, assets=assets)))
+        for t in range(self._filled):
+            self._encode(t)
+
+    def _encode(self, t: int) -> None:
+        if not self._streams:
+            return
+        names = tuple(self.bars.names)
+        values = self.bars.values
+        row = {n: values[n][t] for n in names} if len(names) > 1 else values[names[0]][t]
+        leaves = self._encoders.leaves
+        stamp = int(self.bars.index[t])
+        for enc, stream in self._streams:
+            value, valid = stream.update(stamp, row)
+            leaves[enc.key][t] = value
+            if enc.valid_key:
+                leaves[f"{enc.key}_valid"][t] = valid
 
     def next(self) -> None:
         t = self.bar_index + 1
@@ -100,6 +129,7 @@ class StreamingMixin:
             if bounded:
                 np.clip(row, low, high, out=row)
             self._ohlc[t] = row
+        self._encode(t)
         self._filled = t + 1
 
 
@@ -133,6 +163,21 @@ class _Pump:
             self.values[n][i] = values[n]
         self.datenums[i] = bt_datenums(self.index[i : i + 1])[0]
         self.known = i + 1
+
+    def pad(self, timeframe: int) -> None:
+        """Fill the rows not known yet with flat bars at the next stamps (the last close,
+        volume 0), so what reads the whole episode at its start (encoders' ``bind``) sees
+        valid bars; each row is overwritten by the real bar before anything uses it."""
+        i, n = self.known, self.capacity
+        if i >= n:
+            return
+        step = int(timeframe) * 60_000_000_000
+        last = int(self.index[i - 1]) if i else 0
+        self.index[i:] = last + step * np.arange(1, n - i + 1, dtype=np.int64)
+        for name in self.names:
+            price = float(self.values[name][i - 1, 3]) if i else 1.0
+            self.values[name][i:, :4] = price
+            self.values[name][i:, 4] = 0.0
 
     def row(self, i: int) -> bool:
         """Make sure row ``i`` is there (switching out for the next closed bar)."""
@@ -199,6 +244,7 @@ class LiveSession:
         pump = _Pump(names, target.session_bars)
         for stamp, values in warmup:
             pump.put(stamp, values)
+        pump.pad(target.timeframe)
         bars = Bars(names, pump.index, pump.values, target.timeframe)
         first = warmup[0][0] if warmup else 0
         meta = SampleMeta(
@@ -360,15 +406,9 @@ class PolicyTarget:
         self.data_names = tuple(data_names)
         self.source, self.clock = source, clock
         self.deterministic = deterministic
-        raw = strategy_config.state_shape.get("raw")
-        self.time_dim = int(raw.shape[0]) if raw is not None else 1
-        if int(session_bars) < self.time_dim + 1:
-            raise ConfigError(
-                f"session_bars={session_bars}: a session needs the {self.time_dim}-bar "
-                "window plus one step"
-            )
         self.session_bars = int(session_bars)
         self.timeframe = timeframe
+        self._set_time_dim()
         self.assets = tuple(strategy_config.asset_names or self.data_names)
         self.asset = ",".join(self.assets)
         self.codec = make_codec(
@@ -380,6 +420,25 @@ class PolicyTarget:
         self._ring: collections.deque = collections.deque(maxlen=max(1, self.time_dim - 1))
         self._state: Any = None
         self._rename: dict[str, str] = {}
+
+    def _set_time_dim(self) -> None:
+        """Bars up to the first decision: the ``raw`` window, or an encoder's warm-up
+        (the strategy's own ``warmup_bars()`` rule)."""
+        raw = self.strategy_config.state_shape.get("raw")
+        self.time_dim = int(raw.shape[0]) if raw is not None else 1
+        encoders = getattr(self.strategy_config, "encoders", ())
+        if encoders and self.timeframe:
+            from btgym.models.env_encoders import materialise
+
+            warm = [materialise(d).warmup_bars(int(self.timeframe)) for d in encoders]
+            self.time_dim = max(self.time_dim, *warm)
+        if self.session_bars < self.time_dim + 1:
+            raise ConfigError(
+                f"session_bars={self.session_bars}: a session needs the {self.time_dim} "
+                "warm-up bars plus one step"
+            )
+        if hasattr(self, "_ring") and self._ring.maxlen != max(1, self.time_dim - 1):
+            self._ring = collections.deque(self._ring, maxlen=max(1, self.time_dim - 1))
 
     @classmethod
     def from_checkpoint(
@@ -471,6 +530,7 @@ class PolicyTarget:
                 f"delivers {timeframe}-minute bars"
             )
         self.timeframe = int(timeframe)
+        self._set_time_dim()
         if set(asset_names) != set(self.data_names):
             if len(asset_names) != len(self.data_names):
                 raise ConfigError(

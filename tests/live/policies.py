@@ -32,7 +32,11 @@ def make_checkpoint(path: Path, env_kwargs: dict | None = None, seed: int = 4) -
     from btgym.strategy import StrategyConfig
 
     kw = dict(env_kwargs or ENV_KWARGS)
-    cfg = StrategyConfig(state_shape=kw["state_shape"], asset_names=tuple(kw["data_names"]))
+    cfg = StrategyConfig(
+        state_shape=kw["state_shape"],
+        asset_names=tuple(kw["data_names"]),
+        encoders=tuple(kw.get("encoders", ())),
+    )
     from gymnasium import spaces
 
     obs_space = spaces.Dict({k: v.to_box() for k, v in cfg.state_shape.items()})
@@ -50,3 +54,14 @@ def make_checkpoint(path: Path, env_kwargs: dict | None = None, seed: int = 4) -
         "env_kwargs": kw,
     }
     return save_checkpoint(path, payload)
+
+
+def feature_encoder_dict(bars) -> dict:
+    """A FeatureEncoder (3 features, up to 17 bars of warm-up) fitted on early January,
+    as the JSON dict checkpoints keep."""
+    from btgym.features import RSI, LogReturns, Volatility
+    from btgym.models import FeatureEncoder
+
+    feats = [LogReturns().lookback(1), Volatility().window(15), RSI().window(14)]
+    enc = FeatureEncoder.fit(feats, bars, train=("2017-01-03", "2017-01-10"), key="features")
+    return enc.to_dict()

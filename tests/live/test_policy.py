@@ -48,12 +48,12 @@ def slice600(eurusd):
     return eurusd.slice(i, i + 600)
 
 
-def env_episode(bars, checkpoint):
+def env_episode(bars, checkpoint, env_kwargs=ENV_KWARGS):
     """An in-process env episode on ``bars`` driven by the checkpoint's greedy policy."""
     from btgym.algorithms.evaluation import load_policy
     from btgym.server.handle import InProcessHandle
 
-    strategy, broker, cls, _, _ = configs_from_env_kwargs(ENV_KWARGS)
+    strategy, broker, cls, _, _ = configs_from_env_kwargs(env_kwargs)
     meta = SampleMeta(
         type=0,
         trial_num=0,
@@ -147,3 +147,33 @@ def test_checkpoint_without_env_kwargs_is_refused(tmp_path):
     )
     with pytest.raises(CheckpointError, match="env_kwargs"):
         PolicyTarget.from_checkpoint(tmp_path / "b.pt")
+
+
+def test_encoder_leaves_stream_like_the_env_binds_them(
+    redis_server, live_name, eurusd, slice600, tmp_path
+):
+    from .policies import feature_encoder_dict
+
+    kw = dict(ENV_KWARGS, encoders=[feature_encoder_dict(eurusd)])
+    checkpoint = make_checkpoint(tmp_path / "enc.pt", kw)
+    bars = slice600.slice(0, 300)
+    env_obs, env_actions, env_info = env_episode(bars, checkpoint, kw)
+    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=300, torch_threads=None)
+    target.bind(1, ("EURUSD",))
+    assert target.time_dim == 30  # the raw window (the encoder needs 17 bars)
+    live_obs: list = []
+    runner = LiveRunner(
+        target,
+        ReplaySource(bars=bars.slice(29, 300), speed=None),
+        RedisPublisher(redis_server.url, name=live_name),
+        timezone="UTC",
+        history=bars.slice(0, 29),
+        on_signal=lambda s: live_obs.append((s, target.last_obs)),
+    )
+    assert runner.run().exit_code == 0
+    assert len(live_obs) == len(env_obs) == 271
+    assert [s.policy.action["EURUSD"] for s, _ in live_obs] == env_actions
+    for e, (_, lv) in zip(env_obs, live_obs):
+        for key in ("raw", "internal", "features", "features_valid"):
+            np.testing.assert_allclose(lv[key], e[key], rtol=1e-6, atol=1e-7)
+    assert abs(live_obs[-1][0].policy.broker_value - env_info["broker_value"]) <= 1e-9
