@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = ROOT.parent / "shared" / "data"
+DATA_DIR = ROOT / "tests" / "data"  # the bundled copy of the shared data
 RESULTS = Path(__file__).resolve().parent / "results" / "data_sampling.json"
 MONTHS = range(1, 7)
 
@@ -174,7 +174,12 @@ def bench_server(config: Any, clients: int, n: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DATA_DIR,
+        help="folder with the six EURUSD 2017 files (default: the bundled tests/data)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     runs, n_local, n_server = (3, 200, 100) if args.quick else (5, 1000, 500)

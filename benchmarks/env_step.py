@@ -164,14 +164,19 @@ def _vector_worker_steps(n: int, data_dir: Path, seconds: float, mode: str) -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data-dir", type=Path, default=references.DATA_DIR)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=references.DATA_DIR,
+        help="folder with DAT_ASCII_EURUSD_M1_201701.csv (default: the bundled tests/data)",
+    )
     args = parser.parse_args()
     seconds, n_resets, n_bars = (1.5, 10, 5_000) if args.quick else (6.0, 40, 20_000)
 
     bars = references.load_bars(n_bars, args.data_dir)
     refs = {
-        "floor_steps_s": references.floor(n_bars),
-        "floor_trading_steps_s": references.floor(n_bars, trade=True),
+        "floor_steps_s": references.floor(n_bars, data_dir=args.data_dir),
+        "floor_trading_steps_s": references.floor(n_bars, trade=True, data_dir=args.data_dir),
         "backtrader_alone_bars_s": references.backtrader_alone(bars),
         "backtrader_alone_trading_bars_s": references.backtrader_alone(bars, trade=True),
     }

@@ -45,11 +45,20 @@ TEST_PERIOD = {"days": 1, "hours": 0, "minutes": 0}
 HOLD, BUY, SELL, CLOSE = 0, 1, 2, 3
 
 
-def env_kwargs(server: str = "process", episode: dict[str, int] = EPISODE) -> dict[str, Any]:
+def sine_file(data_dir: Path | None = None) -> str:
+    """The sine CSV: in ``data_dir`` when given, else the sample bundled in the package."""
     from btgym.datafeed import sample_data_path
 
+    if data_dir is not None:
+        return str(Path(data_dir) / "test_sine_1min_period256_delta0002.csv")
+    return str(sample_data_path("sine"))
+
+
+def env_kwargs(
+    server: str = "process", episode: dict[str, int] = EPISODE, data_dir: Path | None = None
+) -> dict[str, Any]:
     return dict(
-        filename=str(sample_data_path("sine")),
+        filename=sine_file(data_dir),
         parsing_params={"header": 0},
         episode_duration=episode,
         start_00=False,
@@ -218,10 +227,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--smoke", action="store_true", help="tiny run (CI)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory of the JSON and PNG")
     parser.add_argument("--logdir", type=Path, default=None, help="keep the runs here")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with test_sine_1min_period256_delta0002.csv (default: the bundled sample)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:  # 2-hour episodes so a few hundred steps finish some
         args.steps, args.episodes = min(args.steps, 600), min(args.episodes, 2)
-    kw = env_kwargs(args.server, SMOKE_EPISODE if args.smoke else EPISODE)
+    kw = env_kwargs(args.server, SMOKE_EPISODE if args.smoke else EPISODE, args.data_dir)
     test: dict[str, Any] = {}
     for kind in ("random", "oracle"):
         rets = run_baseline(kind, kw, args.episodes, args.seed)

@@ -22,7 +22,10 @@ import pandas as pd
 import zmq
 
 WINDOW = 30
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: the bundled market data (a copy of the project's shared data); ``--data-dir`` overrides
+DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data"
+#: seconds the floor waits for its child's next bar before calling it dead
+FLOOR_TIMEOUT = 60.0
 
 
 def load_bars(n: int, data_dir: Path = DATA_DIR) -> pd.DataFrame:
@@ -97,8 +100,8 @@ def backtrader_alone(df: pd.DataFrame, trade: bool = False) -> float:
     return strat.count / (time.perf_counter() - t0)
 
 
-def _floor_child(endpoint: str, n: int, trade: bool = False) -> None:
-    df = load_bars(n)
+def _floor_child(endpoint: str, n: int, trade: bool, data_dir: Path) -> None:
+    df = load_bars(n, data_dir)
     sock = zmq.Context.instance().socket(zmq.REQ)
     sock.connect(endpoint)
 
@@ -112,24 +115,44 @@ def _floor_child(endpoint: str, n: int, trade: bool = False) -> None:
     sock.close(linger=0)
 
 
-def floor(n: int, trade: bool = False) -> float:
+def floor(n: int, trade: bool = False, data_dir: Path = DATA_DIR) -> float:
     """Steps per second of the floor (child backtrader ↔ parent, one round trip per
-    bar); with ``trade`` the child also places the random orders."""
+    bar); with ``trade`` the child also places the random orders.
+
+    Raises:
+        RuntimeError: the child died or went silent (e.g. no data in ``data_dir``).
+    """
     import tempfile
 
     tmp = tempfile.mkdtemp(prefix="btgym-bench-")
     endpoint = f"ipc://{tmp}/floor.sock"
     sock = zmq.Context.instance().socket(zmq.REP)
     sock.bind(endpoint)
-    child = mp.get_context("spawn").Process(target=_floor_child, args=(endpoint, n, trade))
+    child = mp.get_context("spawn").Process(
+        target=_floor_child, args=(endpoint, n, trade, Path(data_dir))
+    )
     child.start()
+
+    def receive(copy: bool = True) -> object:
+        while not sock.poll(1000):  # never hang on a child that died
+            if not child.is_alive() or time.perf_counter() - t_wait > FLOOR_TIMEOUT:
+                child.kill()
+                sock.close(linger=0)
+                raise RuntimeError(
+                    f"the floor's child died or went silent (exit code {child.exitcode}); "
+                    f"is DAT_ASCII_EURUSD_M1_201701.csv in {data_dir}?"
+                )
+        return sock.recv(copy=copy)
+
     reply = b"\x00"
     steps = 0
-    sock.recv()  # first bar: start timing after the child is up
+    t_wait = time.perf_counter()
+    receive()  # first bar: start timing after the child is up
     t0 = time.perf_counter()
     while True:
         sock.send(reply)
-        msg = sock.recv(copy=False)
+        t_wait = time.perf_counter()
+        msg = receive(copy=False)
         if len(msg) == 0:
             sock.send(reply)
             break
@@ -147,5 +170,5 @@ if __name__ == "__main__":
     for trade in (False, True):
         print(
             f"trade={trade}: backtrader alone {backtrader_alone(bars, trade):,.0f} bars/s, "
-            f"floor {floor(20_000, trade):,.0f} steps/s"
+            f"floor {floor(20_000, trade, DATA_DIR):,.0f} steps/s"
         )

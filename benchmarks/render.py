@@ -111,7 +111,17 @@ def cold_first_render() -> dict[str, float | bool]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, small episodes only")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with DAT_ASCII_EURUSD_M1_201701.csv (default: the bundled tests/data)",
+    )
     args = ap.parse_args()
+    if args.data_dir is not None:
+        import tests.rendering.episodes as eps
+
+        eps.EURUSD = args.data_dir / "DAT_ASCII_EURUSD_M1_201701.csv"
     n = 5 if args.quick else 15
     cfg = RenderConfig()
     rng = np.random.default_rng(0)

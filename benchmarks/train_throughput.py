@@ -41,11 +41,16 @@ RESULTS = Path(__file__).resolve().parent / "results" / "train_throughput.json"
 EPISODE = {"days": 0, "hours": 8, "minutes": 32}
 
 
-def env_kwargs(server: str) -> dict:
+def env_kwargs(server: str, data_dir: Path | None = None) -> dict:
     from btgym.datafeed import sample_data_path
 
+    sine = (
+        Path(data_dir) / "test_sine_1min_period256_delta0002.csv"
+        if data_dir is not None
+        else sample_data_path("sine")
+    )
     return dict(
-        filename=str(sample_data_path("sine")),
+        filename=str(sine),
         parsing_params={"header": 0},
         episode_duration=EPISODE,
         start_00=False,
@@ -162,8 +167,14 @@ def main() -> None:
     parser.add_argument("--no-ppo", action="store_true")
     parser.add_argument("--a3c", action="append", metavar="KEY=VALUE", help="A3C keyword")
     parser.add_argument("--ppo", action="append", metavar="KEY=VALUE", help="PPO keyword")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with test_sine_1min_period256_delta0002.csv (default: the bundled sample)",
+    )
     args = parser.parse_args()
-    kw = env_kwargs(args.server)
+    kw = env_kwargs(args.server, args.data_dir)
     from btgym.cli import parse_pairs
 
     a3c_kw, ppo_kw = parse_pairs(args.a3c, "--a3c"), parse_pairs(args.ppo, "--ppo")
