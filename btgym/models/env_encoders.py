@@ -126,6 +126,7 @@ class EpisodeEncoders:
         """Bars of history the encoders need (the max of their warm-ups)."""
         return max((e.warmup_bars(self.timeframe) for e in self.encoders), default=1)
 
-    def getters(self, bar_index: Callable[[], int]) -> dict[str, Callable[[], np.ndarray]]:
-        """``{leaf key: () -> row at the current bar}`` (views; the strategy copies them)."""
-        return {key: (lambda a=arr: a[bar_index()]) for key, arr in self.leaves.items()}
+    def getters(self, strategy: Any) -> dict[str, Callable[[], np.ndarray]]:
+        """``{leaf key: () -> row at strategy.bar_index}`` (views; the strategy copies them).
+        The rows are already clipped to the leaves' Boxes."""
+        return {key: (lambda a=arr: a[strategy.bar_index]) for key, arr in self.leaves.items()}

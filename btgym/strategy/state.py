@@ -53,7 +53,7 @@ class StateMixin:
         self._clip_check: set[str] = set()  # leaves checked at the first observation
         self._init_raw()
         enc = self._episode_encoders()
-        encoded = enc.getters(lambda: self.bar_index) if enc is not None else {}
+        encoded = enc.getters(self) if enc is not None else {}
         plan = []
         for key, spec in self.state_shape.items():
             getter = encoded.get(key) or getattr(self, f"get_{key}_state", None)
@@ -67,6 +67,8 @@ class StateMixin:
             if key == "raw" and not custom and self._default_raw() and (low, high) != (None, None):
                 self._note_clip(key, spec, self._ohlc)
                 np.clip(self._ohlc, spec.low, spec.high, out=self._ohlc)  # once per episode
+                low = high = None
+            elif key in encoded:  # encoder leaves are clipped to their Box once, at bind
                 low = high = None
             else:
                 self._clip_check.add(key)
