@@ -141,6 +141,7 @@ class LiveRunner:
         self.exit_code = EXIT_OK
         self._latency: list[float] = []
         self._hits: collections.deque = collections.deque(maxlen=stats_window)
+        self._logged_at = 0
         if history is not None and len(history):
             if len(history.names) == 1 and len(source.asset_names) == 1:
                 asset = source.asset_names[0]
@@ -260,26 +261,23 @@ class LiveRunner:
 
     def _realised(self) -> None:
         resolve = getattr(self.target, "resolve", None)
-        if resolve is None:
-            return
-        pairs = resolve()
-        if not pairs:
-            return
-        self._hits.extend(float(hit) for hit in pairs)
-        acc = float(np.mean(self._hits))
-        self.publisher.set_stats(
-            {
-                "acc": acc,
-                "n": len(self._hits),
-                "window": self._hits.maxlen,
-                "updated": now_utc().isoformat(),
-            }
-        )
-        if self.registry is not None and self.run_id and self.signals % self.registry_every == 0:
+        hits = resolve() if resolve is not None else []
+        if hits:
+            self._hits.extend(float(h) for h in hits)
+            self.publisher.set_stats(
+                {
+                    "acc": float(np.mean(self._hits)),
+                    "n": len(self._hits),
+                    "window": self._hits.maxlen,
+                    "updated": now_utc().isoformat(),
+                }
+            )
+        due = self.signals - self._logged_at >= self.registry_every
+        if self.registry is not None and self.run_id and self._hits and due:
+            self._logged_at = self.signals
+            values = {"acc": float(np.mean(self._hits)), "n": float(len(self._hits))}
             try:
-                self.registry.log_metrics(
-                    self.run_id, "live", {"acc": acc, "n": len(self._hits)}, step=self.seq
-                )
+                self.registry.log_metrics(self.run_id, "live", values, step=self.seq)
             except Exception as exc:  # the registry is a side channel: signals go on
                 log.warning(f"registry logging failed: {type(exc).__name__}: {exc}")
 

@@ -152,3 +152,45 @@ def test_sigterm_finishes_flushes_and_exits_0(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_live_model_of_a_registry_run_logs_live_metrics(
+    redis_server, live_name, model_dirs, eurusd_path, tmp_path
+):
+    import shutil
+    from pathlib import Path
+
+    from btgym.experiments.registry import Registry
+
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    reg = Registry(url, artifact_root=tmp_path / "runs")
+    run = reg.create_run("live-test", {"model": {"class": "MLPClassifier"}}, kind="supervised")
+    shutil.copytree(model_dirs["mlp20"], Path(run.run_dir) / "model")
+    code = main(
+        [
+            "live",
+            "model",
+            run.id,
+            "--registry",
+            url,
+            "--replay",
+            str(eurusd_path),
+            "--speed",
+            "max",
+            "--max-bars",
+            "400",
+            "--redis",
+            redis_server.url,
+            "--name",
+            live_name,
+            "--timezone",
+            "Etc/GMT+5",
+            "-q",
+        ]
+    )
+    assert code == 0
+    latest = SignalReader(redis_server.url, name=live_name).latest()
+    assert latest.source["run_id"] == run.id and latest.source["sha256"]
+    live = reg.metrics(run.id)
+    live = live[live["split"] == "live"]
+    assert {"acc", "n"} <= set(live["key"]) and len(live) >= 4
