@@ -71,11 +71,12 @@ class _EngineBase:
             return decode_weights(action, self.asset_names, n, self.cash_name)
         return decode_codes(action, self.asset_names, n)
 
-    def _reset_lane(self, lane: int, seed: int | None, owner: bool) -> None:
-        rng = self._lane_rngs[lane]
-        if seed is not None or rng is None:
-            rng, _ = gym.utils.seeding.np_random(seed)
-            self._lane_rngs[lane] = rng
+    def _reset_lane(self, lane: int, seed: int | None, owner: bool, rng: Any = None) -> None:
+        if rng is None:  # the lane's own generator, (re)seeded by a seeded reset
+            rng = self._lane_rngs[lane]
+            if seed is not None or rng is None:
+                rng, _ = gym.utils.seeding.np_random(seed)
+        self._lane_rngs[lane] = rng
         trial_cfg, episode_cfg = (dict(c) for c in self._options)
         episode_seed = draw_reset(rng, seed, self.setup.domain, owner, trial_cfg)
         episode = self._samplers[lane].sample(trial_cfg, episode_cfg, episode_seed)
@@ -249,9 +250,8 @@ class EngineEnv(_EngineBase, gym.Env):
         """Start a new episode (same seed, same episode as the backtrader engine's)."""
         self._check_open()
         super().reset(seed=seed)
-        self._lane_rngs[0] = self.np_random
         self._options = reset_configs(options)
-        self._reset_lane(0, seed, owner=True)
+        self._reset_lane(0, seed, owner=True, rng=self.np_random)
         self._needs_reset = False
         return self._obs(), lane_info(self.core, 0, self.action_keys)
 

@@ -156,3 +156,27 @@ def test_parity_two_assets_portfolio(two_frames, backend):
             run_pair(eng, ref, seed=ep, rng=rng, portfolio=True)
     finally:
         ref.close()
+
+
+def test_parity_random_domain_trials_and_seedless_resets(eurusd, backend):
+    """Domain → Trial → Episode: a random domain, seeded and seedless resets alike."""
+    kw = dict(
+        filename=eurusd,
+        domain="random",
+        trial_params={"sample_duration": {"days": 2}, "test_period": {"hours": 10}},
+        episode_params={"sample_duration": {"hours": 1, "minutes": 20}},
+        start_cash=100.0,
+        fixed_stake=500,
+        leverage=10,
+        drawdown_call=2,
+        target_call=2,
+        skip_frame=3,
+    )
+    eng = EngineEnv(backend=backend, **kw)
+    ref = BTgymEnv(server="inprocess", **kw)
+    rng = np.random.default_rng(0)
+    try:
+        for ep in range(5):
+            run_pair(eng, ref, seed=ep if ep % 2 == 0 else None, rng=rng)
+    finally:
+        ref.close()
