@@ -146,8 +146,9 @@ class Encoder:
     def bind(self, bars: Any, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
         """Values ``(n, *shape)`` and validity ``(n, window)`` for every bar of ``bars``."""
         values, valid = self.bind_rows(bars)
+        values = values.astype(dtype, copy=False)  # cast before windowing: m× fewer bytes
         values, valid = windows(values, valid, self.window)
-        return values.astype(dtype, copy=False), valid.astype(np.float32)
+        return values, valid.astype(np.float32)
 
     def leaves(self, bars: Any) -> dict[str, tuple[np.ndarray, ...]]:
         """``{leaf key: per-bar array}`` for the env (valid key included when enabled)."""
