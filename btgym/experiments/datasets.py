@@ -23,6 +23,7 @@ _SPLIT_KEYWORDS = ("train", "val", "test")
 
 
 _CACHE: dict[str, tuple[Any, Any, str]] = {}
+_DATASETS: dict[tuple[str, str], Any] = {}
 _CACHE_SIZE = 4
 
 
@@ -125,20 +126,35 @@ def ensure_dataset(
     Returns:
         ``(dataset, key, "built" | "hit", fingerprint)``.
     """
-    from btgym.features import Dataset
 
     if bars is None:
         bars, fingerprint = load_data(cfg["data"])
     elif fingerprint is None:
         fingerprint = data_fingerprint(bars)
     key = dataset_key(cfg, fingerprint)
+    # Datasets are frozen: a worker shares one across its runs (while its dir exists)
+    mem = (Path(artifact_root).resolve().as_posix(), key)
+    if mem in _DATASETS and (Path(mem[0]) / DATASETS_DIR / key).is_dir():
+        return _DATASETS[mem], key, "hit", fingerprint
+    ds, key, cache = _ensure(cfg, artifact_root, bars, key, timeout)
+    if len(_DATASETS) >= _CACHE_SIZE:
+        _DATASETS.pop(next(iter(_DATASETS)))
+    _DATASETS[mem] = ds
+    return ds, key, cache, fingerprint
+
+
+def _ensure(
+    cfg: Mapping[str, Any], artifact_root: Any, bars: Any, key: str, timeout: float
+) -> tuple[Any, str, str]:
+    from btgym.features import Dataset
+
     root = Path(artifact_root) / DATASETS_DIR
     root.mkdir(parents=True, exist_ok=True)
     final, lock = root / key, root / f"{key}.lock"
     t0 = time.monotonic()
     while True:
         if final.is_dir():
-            return Dataset.from_dir(final), key, "hit", fingerprint
+            return Dataset.from_dir(final), key, "hit"
         if _try_lock(lock):
             break
         if time.monotonic() - t0 > timeout:
@@ -146,7 +162,7 @@ def ensure_dataset(
         time.sleep(0.2)
     try:
         if final.is_dir():  # built between our check and our lock
-            return Dataset.from_dir(final), key, "hit", fingerprint
+            return Dataset.from_dir(final), key, "hit"
         ds = build_dataset(cfg, bars)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
         try:
@@ -155,6 +171,6 @@ def ensure_dataset(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return ds, key, "built", fingerprint
+        return ds, key, "built"
     finally:
         lock.unlink(missing_ok=True)

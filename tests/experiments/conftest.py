@@ -90,7 +90,7 @@ def executor():
 
 
 def btgym_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "btgym.experiments.commands", *args]
+    return [sys.executable, "-m", "btgym.cli", *args]
 
 
 def run_btgym(

@@ -20,6 +20,9 @@ from btgym.log import get_logger
 
 log = get_logger(__name__)
 
+#: the most cards drawn with the full layout by ``card_layout="auto"``
+FULL_CARDS_UP_TO = 24
+
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;
 background:#fafafa}
@@ -137,12 +140,15 @@ def build_report(
     max_cards: int = 200,
     title: str | None = None,
     workers: int | None = None,
+    card_layout: str = "auto",
 ) -> Path:
     """Write the HTML report of ``runs`` (records or ids; default: every run of
     ``experiment``, or of the registry) to ``out`` and return its path.
 
     Cards are drawn by ``workers`` processes (default: up to 4) and kept as
-    ``card_<split>.png`` in each run directory, so a later report reuses them.
+    ``card_<split>_<layout>.png`` in each run directory, so a later report reuses them.
+    ``card_layout="auto"`` draws Atlas's full 2×3 classifier card for up to
+    :data:`FULL_CARDS_UP_TO` runs and the compact 2×2 one beyond.
     """
     t0 = time.perf_counter()
     if runs is None:
@@ -170,7 +176,10 @@ def build_report(
 
     sup = [r for r in records if r.id in results]
     parts.append(f"<h2>Model cards ({min(len(sup), max_cards)} of {len(sup)})</h2>")
-    cards = S.render_cards({r.id: r.run_dir for r in sup[:max_cards]}, split, workers)
+    shown = sup[:max_cards]
+    if card_layout == "auto":
+        card_layout = "full" if len(shown) <= FULL_CARDS_UP_TO else "compact"
+    cards = S.render_cards({r.id: r.run_dir for r in shown}, split, workers, card_layout)
     for r in sup[:max_cards]:
         png = cards.get(r.id)
         label = f"{r.config.get('unit', '')}/{r.config.get('model_spec', '') or r.name}"

@@ -79,13 +79,13 @@ def heatmap_png(
         return None
 
 
-def card_png(result: Any, split: str) -> bytes | None:
-    """The classifier or regressor card of one run."""
+def card_png(result: Any, split: str, layout: str = "full") -> bytes | None:
+    """The classifier (``full`` or ``compact``) or regressor card of one run."""
     from btgym.models.plots import classifier_card, regressor_card
 
     try:
         if result.task == "classification":
-            fig = classifier_card(result, split=split, layout="full")
+            fig = classifier_card(result, split=split, layout=layout)
         else:
             fig = regressor_card(result, split=split)
         return _png(fig, CARD_DPI)
@@ -94,29 +94,33 @@ def card_png(result: Any, split: str) -> bytes | None:
         return None
 
 
-def _cached_card(run_dir: str, split: str) -> str | None:
+def _card_path(run_dir: str, split: str, layout: str) -> Path:
+    return Path(run_dir) / f"card_{split}_{layout}.png"
+
+
+def _cached_card(run_dir: str, split: str, layout: str) -> str | None:
     from btgym.experiments.rundir import PREDICTIONS
 
-    path, pred = Path(run_dir) / f"card_{split}.png", Path(run_dir) / PREDICTIONS
+    path, pred = _card_path(run_dir, split, layout), Path(run_dir) / PREDICTIONS
     if path.is_file() and pred.is_file() and path.stat().st_mtime_ns >= pred.stat().st_mtime_ns:
         return str(path)
     return None
 
 
-def card_file(run_dir: str, split: str) -> str | None:
-    """Draw (or reuse) ``<run_dir>/card_<split>.png``; its path, or ``None``.
+def card_file(run_dir: str, split: str, layout: str = "full") -> str | None:
+    """Draw (or reuse) ``<run_dir>/card_<split>_<layout>.png``; its path, or ``None``.
 
     A card is redrawn when the predictions are newer than it. Runs in pool workers:
     it reads the run directory itself, so nothing but paths crosses processes.
     """
     from btgym.experiments.rundir import atomic_write, load_result
 
-    path = _cached_card(run_dir, split)
-    if path is not None:
-        return path
-    path = Path(run_dir) / f"card_{split}.png"
+    cached = _cached_card(run_dir, split, layout)
+    if cached is not None:
+        return cached
+    path = _card_path(run_dir, split, layout)
     try:
-        png = card_png(load_result(run_dir), split)
+        png = card_png(load_result(run_dir), split, layout)
     except Exception as exc:
         log.warning(f"report: card of {run_dir} not drawn ({exc})")
         return None
@@ -127,7 +131,7 @@ def card_file(run_dir: str, split: str) -> str | None:
 
 
 def render_cards(
-    run_dirs: Mapping[str, str], split: str, workers: int | None = None
+    run_dirs: Mapping[str, str], split: str, workers: int | None = None, layout: str = "full"
 ) -> dict[str, bytes]:
     """``run id -> card PNG`` for many runs, drawn in a spawned process pool when
     there are more than a few."""
@@ -136,19 +140,19 @@ def render_cards(
     import os
 
     n = workers if workers is not None else min(4, os.cpu_count() or 1)
-    cached = {rid: _cached_card(d, split) for rid, d in run_dirs.items()}
+    cached = {rid: _cached_card(d, split, layout) for rid, d in run_dirs.items()}
     items = [(rid, d) for rid, d in run_dirs.items() if cached[rid] is None]
     files: dict[str, str | None] = {rid: f for rid, f in cached.items() if f is not None}
     if n <= 1 or len(items) <= 8:
-        files.update({rid: card_file(d, split) for rid, d in items})
+        files.update({rid: card_file(d, split, layout) for rid, d in items})
     else:
         try:
             with cf.ProcessPoolExecutor(n, mp_context=mp.get_context("spawn")) as pool:
-                futs = {rid: pool.submit(card_file, d, split) for rid, d in items}
+                futs = {rid: pool.submit(card_file, d, split, layout) for rid, d in items}
                 files.update({rid: f.result() for rid, f in futs.items()})
         except cf.process.BrokenProcessPool as exc:  # e.g. a script without a main guard
             log.warning(f"report: card pool failed ({exc}); drawing cards in this process")
-            files.update({rid: card_file(d, split) for rid, d in items})
+            files.update({rid: card_file(d, split, layout) for rid, d in items})
     return {rid: Path(f).read_bytes() for rid, f in files.items() if f}
 
 

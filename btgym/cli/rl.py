@@ -1,121 +1,32 @@
-"""The ``btgym`` command.
+"""``btgym train``, ``btgym eval`` and ``btgym render``: the RL verbs.
 
-Subcommands:
-
-- ``btgym train``: train A3C or PPO on bar files (default: the sine sample shipped
-  in the package) with a progress bar, TensorBoard summaries and checkpoints in
-  ``--logdir``; ``--resume`` continues a run. Ends with a summary and writes one
-  episode image (``episode.png``) of the trained policy into the logdir.
-- ``btgym eval``: test episodes (``sample_type=1``) of a checkpoint's policy; prints
-  return, final broker value, max drawdown and trades per episode and on average.
-- ``btgym render``: one episode with a random policy, saved as a PNG.
-
-Data: ``--data`` takes file paths or the names of shipped samples (``sine``,
-``eurusd``). A file whose first line is not a HistData bar is read as having a
-header line. Without ``--data`` the demo settings :data:`SINE_DEMO` apply. Any
-other env keyword goes through ``--env KEY=VALUE`` (VALUE is JSON
-when it parses, else a string), trainer keywords through ``--set KEY=VALUE``.
-
-Heavy imports (torch, the env) happen inside the subcommands, so ``btgym --help``
-is instant and spawned workers do not pay for the CLI.
+``btgym train --registry URL --experiment NAME`` records the training as a ``kind="rl"``
+run of the run registry (``btgym.experiments.rl``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
 import signal
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from btgym.cli.common import (
+    DEFAULT_STEPS,
+    NO_TEST_PART,
+    _add_data_args,
+    add_registry_args,
+    env_keywords,
+    has_test_part,
+    open_registry,
+    parse_pairs,
+)
 from btgym.errors import BTgymError, ConfigError, SamplingError
-from btgym.log import get_logger, setup_logging
+from btgym.log import get_logger
 
 log = get_logger(__name__)
 
-#: the shipped sample ``btgym train`` uses without ``--data``
-DEFAULT_SAMPLE = "sine"
-#: env settings of the demo on the sine sample (as benchmarks/learning_sine.py):
-#: episodes of two sine periods, the last day held out for ``btgym eval``, any start
-#: time (the sample's week runs Sunday..Saturday), no commission and shorts that tie
-#: up cash like longs (with 0.1 % commission even a perfect trend follower loses on
-#: this small sine; with backtrader's ``shortcash`` shorts are unbounded)
-SINE_DEMO = {
-    "episode_duration": {"days": 0, "hours": 8, "minutes": 32},
-    "test_period": {"days": 1, "hours": 0, "minutes": 0},
-    "start_00": False,
-    "start_weekdays": [0, 1, 2, 3, 4, 5, 6],
-    "broker_commission": 0.0,
-    "shortcash": False,
-}
-DEFAULT_STEPS = 50_000
-_HISTDATA_LINE = re.compile(rb"^\d{8} \d{6};")
-
-
-# --------------------------------------------------------------------------- data and env keywords
-
-
-def resolve_data(items: list[str] | None) -> tuple[list[str], bool]:
-    """Paths of ``--data`` items (files or shipped sample names).
-
-    Returns:
-        ``(paths, is_default_sample)``.
-
-    Raises:
-        DataFileNotFoundError: neither a file nor a shipped sample.
-    """
-    from btgym.datafeed import sample_data_path
-
-    if not items:
-        return [str(sample_data_path(DEFAULT_SAMPLE))], True
-    paths = []
-    for item in items:
-        paths.append(item if os.path.exists(item) else str(sample_data_path(item)))
-    return paths, False
-
-
-def _has_header(path: str) -> bool:
-    with open(path, "rb") as fh:
-        first = fh.readline()
-    return bool(first.strip()) and not _HISTDATA_LINE.match(first)
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
-    """``["a=1", "b={\\"x\\": 2}"]`` -> ``{"a": 1, "b": {"x": 2}}``."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{option} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = _parse_value(value)
-    return out
-
-
-def env_keywords(args: argparse.Namespace) -> dict[str, Any]:
-    """The env keywords a ``train`` / ``render`` command line describes."""
-    paths, default = resolve_data(args.data)
-    kw: dict[str, Any] = {"filename": paths[0] if len(paths) == 1 else paths}
-    if _has_header(paths[0]):
-        kw["parsing_params"] = {"header": 0}
-    if default:
-        kw.update(SINE_DEMO)
-    if getattr(args, "server", None):
-        kw["server"] = args.server
-    if getattr(args, "env_class", None):
-        kw["env_class"] = args.env_class
-    kw.update(parse_pairs(args.env, "--env"))
-    return kw
+__all__ = ["add_eval", "add_render", "add_train", "cmd_eval", "cmd_render", "cmd_train"]
 
 
 # --------------------------------------------------------------------------- train
@@ -169,7 +80,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     keywords.update(parse_pairs(args.set, "--set"))
     keywords.update(backend_kw)
-    logdir = Path(args.logdir)
+    if args.registry or args.experiment:
+        return train_recorded(args, env_kw, keywords)
+    logdir = Path(args.logdir or "runs/btgym")
     print(f"btgym train: {args.algo.upper()} on {env_kw['filename']} -> {logdir}", flush=True)
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
     bar = _ProgressBar(args.steps)
@@ -185,6 +98,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def train_recorded(
+    args: argparse.Namespace, env_kw: dict[str, Any], keywords: dict[str, Any]
+) -> int:
+    """``btgym train --registry/--experiment``: a ``kind="rl"`` run recorded live
+    (curves, summaries, test episodes, checkpoint and image artifacts)."""
+    from btgym.experiments.rl import record_training, rl_config
+
+    if getattr(args, "backend", "local") not in (None, "local"):
+        raise ConfigError("--registry / --experiment record local training only (no --backend)")
+    if args.resume:
+        raise ConfigError("--resume continues a logdir; a registry run starts fresh (drop one)")
+    if args.logdir:
+        raise ConfigError("--logdir: a recorded run writes into its run directory (drop it)")
+    reg = open_registry(args)
+    cfg = rl_config(args.algo, keywords, env_kw, args.seed)
+    tags = {k: str(v) for k, v in parse_pairs(args.tag, "--tag").items()}
+    episodes = args.eval_episodes
+    if episodes is None:
+        episodes = 5 if has_test_part(env_kw) else 0
+    experiment = args.experiment or "default"
+    print(
+        f"btgym train: {args.algo.upper()} on {env_kw['filename']} -> registry "
+        f"{reg.url}, experiment {experiment}",
+        flush=True,
+    )
+    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    bar = _ProgressBar(args.steps)
+    try:
+        run, outcome = record_training(
+            reg, experiment, cfg, tags=tags, eval_episodes=episodes, progress=bar
+        )
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, old)
+    train = outcome.metrics.get("train") or {}
+    test = outcome.metrics.get("test") or {}
+    print(
+        f"\nrun {run.id}: {run.status} | {int(train.get('steps') or 0)} env steps, "
+        f"{int(train.get('episodes') or 0)} episodes, mean return "
+        f"{train.get('mean_return')} | run dir {run.run_dir}",
+        flush=True,
+    )
+    if test:
+        print(
+            "  test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if v is not None),
+            flush=True,
+        )
+    if run.error and run.status == "failed":
+        print(f"  error: {run.error.strip().splitlines()[-1]}", flush=True)
+    return {"finished": 0, "cancelled": 130}.get(run.status, 2)
+
+
 def _print_summary(r: Any) -> None:
     state = "interrupted" if r.interrupted else "done"
     print(
@@ -195,26 +160,6 @@ def _print_summary(r: Any) -> None:
         f"  tensorboard: tensorboard --logdir {r.logdir}",
         flush=True,
     )
-
-
-def has_test_part(env_kw: dict[str, Any]) -> bool:
-    """Whether env keywords give the data a test part (``test_period`` flat or in
-    ``trial_params``; a ready ``dataset=`` is asked for its params)."""
-    if env_kw.get("test_period"):
-        return True
-    if (env_kw.get("trial_params") or {}).get("test_period"):
-        return True
-    dataset = env_kw.get("dataset")
-    params = getattr(dataset, "params", None) or getattr(dataset, "trial_params", None)
-    return bool(getattr(params, "test_period", None) or (
-        isinstance(params, dict) and params.get("test_period")
-    ))  # fmt: skip
-
-
-NO_TEST_PART = (
-    "this data has no test part (no test_period): pass --train-episodes to evaluate on "
-    "train episodes, or give it one with --env 'test_period={\"days\": 1}'"
-)
 
 
 def _episode_png(checkpoint: str, env_kw: dict[str, Any], path: Path, seed: int | None) -> None:
@@ -342,65 +287,21 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- parser
+# --------------------------------------------------------------------------- parsers
 
 
-def _add_data_args(p: argparse.ArgumentParser, env_class: bool = True) -> None:
-    p.add_argument(
-        "--data",
-        nargs="+",
-        metavar="FILE",
-        help=f"bar CSV files or shipped samples (default: {DEFAULT_SAMPLE!r})",
-    )
-    p.add_argument(
-        "--env",
-        action="append",
-        metavar="KEY=VALUE",
-        help="extra BTgymEnv keyword (VALUE parsed as JSON when it can be)",
-    )
-    p.add_argument(
-        "--server",
-        choices=["process", "inprocess"],
-        help="where backtrader runs: a child process (default) or in the env's process",
-    )
-    if env_class:
-        p.add_argument(
-            "--env-class",
-            metavar="NAME",
-            help="BTgymEnv (default), MultiDiscreteEnv, PortfolioEnv or module:Class",
-        )
-
-
-class _DefaultsFormatter(argparse.HelpFormatter):
-    """Appends ``(default: X)`` to an option's help unless it names its default
-    already or has none (``None`` / ``False``)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-class _Parser(argparse.ArgumentParser):
-    """``--help`` shows the options' defaults."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _DefaultsFormatter)
-        super().__init__(*args, **kwargs)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="btgym", description="btgym: RL backtesting on backtrader")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def add_train(sub: Any) -> None:
     t = sub.add_parser("train", help="train an A3C or PPO agent")
     t.add_argument("--algo", choices=["a3c", "ppo"], default="a3c", help="the agent")
     _add_data_args(t)
     t.add_argument("--workers", type=int, default=2, help="A3C workers / PPO envs")
     t.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="env steps in total")
-    t.add_argument("--logdir", default="runs/btgym", help="TensorBoard + checkpoint directory")
+    t.add_argument(
+        "--logdir",
+        default=None,
+        help="TensorBoard + checkpoint directory (default: runs/btgym); with --registry or "
+        "--experiment: the run's directory",
+    )
     t.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda[:N]")
     t.add_argument("--resume", action="store_true", help="continue from logdir/checkpoint.pt")
     t.add_argument("--seed", type=int, default=None, help="seed of the run (default: random)")
@@ -428,8 +329,21 @@ def build_parser() -> argparse.ArgumentParser:
     from btgym.algorithms.distributed.cli import add_backend_args
 
     add_backend_args(t)
+    g = t.add_argument_group("run registry (records a kind='rl' run)")
+    g.add_argument("--experiment", help="record the run in this experiment")
+    g.add_argument("--tag", action="append", metavar="KEY=VALUE", help="a tag of the run")
+    g.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="greedy test episodes after training (default 5 when the data has a test part)",
+    )
+    add_registry_args(g, quiet=False)
     t.set_defaults(func=cmd_train)
 
+
+def add_eval(sub: Any) -> None:
     e = sub.add_parser("eval", help="run test episodes of a trained policy")
     e.add_argument("--checkpoint", required=True, help="checkpoint file or run logdir")
     e.add_argument("--episodes", type=int, default=5, help="episodes to run")
@@ -451,33 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(func=cmd_eval)
 
+
+def add_render(sub: Any) -> None:
     r = sub.add_parser("render", help="one random-policy episode as a PNG")
     _add_data_args(r)
     r.add_argument("--out", default="episode.png", help="PNG path")
     r.add_argument("--seed", type=int, default=0, help="seed of the episode and actions")
     r.set_defaults(func=cmd_render)
-    from btgym.live.cli import add_live_parser  # btgym live model|policy|read
-
-    add_live_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``btgym`` console script."""
-    args = build_parser().parse_args(argv)
-    setup_logging(verbose=args.verbose)
-    t0 = time.monotonic()
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BTgymError as exc:
-        print(f"btgym {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        log.debug(f"{args.command} took {time.monotonic() - t0:.1f} s")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from btgym.cli.common import add_registry_args, open_registry
 from btgym.errors import ConfigError
-from btgym.experiments.commands import add_registry_args, open_registry
 
 
 def _short(v: Any) -> str:

@@ -1,0 +1,7 @@
+"""``python -m btgym.cli``."""
+
+import sys
+
+from btgym.cli import main
+
+sys.exit(main())
