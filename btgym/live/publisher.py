@@ -46,6 +46,9 @@ log = get_logger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _DRAIN_CHUNK = 256
+#: the last heartbeat (``stopped`` / ``error``) stays an hour: a bot tells a clean stop
+#: from a crash, whose heartbeat expires within 3 intervals
+FINAL_HEARTBEAT_TTL_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -425,9 +428,10 @@ class RedisPublisher:
             seq=self.last_seq,
         )
 
-    def _write_heartbeat(self, client: Any, state: str | None = None) -> None:
+    def _write_heartbeat(self, client: Any, state: str | None = None, final: bool = False) -> None:
         hb = self.heartbeat(state)
-        client.set(self.keys.heartbeat, hb.to_json(), px=int(self.heartbeat_interval * 3000))
+        ttl = FINAL_HEARTBEAT_TTL_MS if final else int(self.heartbeat_interval * 3000)
+        client.set(self.keys.heartbeat, hb.to_json(), px=ttl)
         self.heartbeats.append(hb.state)
 
     def _heartbeat_loop(self) -> None:
@@ -487,7 +491,7 @@ class RedisPublisher:
                 f"they are in the journal {where}"
             )
         with contextlib.suppress(*self._errors):
-            self._write_heartbeat(self._client, self.runner_state)
+            self._write_heartbeat(self._client, self.runner_state, final=True)
         if self._journal is not None:
             self._journal.close()
         self._client.close()

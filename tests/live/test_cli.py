@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
-import subprocess
-import sys
+import threading
 
 import numpy as np
 
@@ -109,16 +109,31 @@ def test_live_model_from_a_users_source_factory(redis_server, live_name, model_d
 
 
 def test_sigterm_finishes_flushes_and_exits_0(
-    redis_server, live_name, model_dirs, eurusd_path, tmp_path
+    redis_server, live_name, model_dirs, eurusd_path, tmp_path, capsys
 ):
+    """SIGTERM to this very process while ``btgym live model --tail`` runs in its main
+    thread: the handler the CLI installs stops the runner after the current bar."""
     lines = eurusd_path.read_text().splitlines(keepends=True)
     feed = tmp_path / "feed.csv"
     feed.write_text("".join(lines[:50]))
-    proc = subprocess.Popen(
+    before = signal.getsignal(signal.SIGTERM)
+    reader = SignalReader(redis_server.url, name=live_name)
+
+    def drive() -> None:
+        wait_for(
+            lambda: signal.getsignal(signal.SIGTERM) is not before,
+            timeout=60,
+            what="the CLI's SIGTERM handler",
+        )
+        with open(feed, "a") as fh:
+            fh.writelines(lines[50:53])
+        wait_for(lambda: len(reader.read()) == 3, what="3 signals")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    code = main(
         [
-            sys.executable,
-            "-m",
-            "btgym.cli",
             "live",
             "model",
             str(model_dirs["tiny"]),
@@ -130,28 +145,12 @@ def test_sigterm_finishes_flushes_and_exits_0(
             live_name,
             "--timezone",
             "Etc/GMT+5",
-            "-q",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        ]
     )
-    try:
-        reader = SignalReader(redis_server.url, name=live_name)
-        wait_for(
-            lambda: (hb := reader.heartbeat()) is not None and hb.state == "running",
-            timeout=60,
-            what="the runner's heartbeat",
-        )
-        with open(feed, "a") as fh:
-            fh.writelines(lines[50:53])
-        wait_for(lambda: len(reader.read()) == 3, what="3 signals")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, proc.stderr.read().decode()[-2000:]
-        assert reader.heartbeat().state == "stopped"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    driver.join(10)
+    assert code == 0 and signal.getsignal(signal.SIGTERM) is before
+    assert reader.heartbeat().state == "stopped"
+    assert "3 bars, 3 signals" in capsys.readouterr().err
 
 
 def test_live_model_of_a_registry_run_logs_live_metrics(

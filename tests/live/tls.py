@@ -12,59 +12,32 @@ from btgym.live.localredis import LocalRedis, tls_capable_binaries
 from btgym.live.redisurl import TLSConfig
 
 
+EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+
 def make_certs(d: Path) -> dict[str, str]:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=btgym-test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
+    ca = ("-subj", "/CN=btgym-test-ca", "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-x509", *EC_KEY, "-days", "1", *ca)
     for who in ("server", "client"):
-        run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={who}",
-            "-keyout",
-            f"{who}.key",
-            "-out",
-            f"{who}.csr",
-        )
+        run("req", *EC_KEY, "-subj", f"/CN={who}", "-keyout", f"{who}.key", "-out", f"{who}.csr")
         (d / f"{who}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        sign = ("-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1")
         run(
             "x509",
             "-req",
             "-in",
             f"{who}.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
+            *sign,
             "-extfile",
             f"{who}.ext",
             "-out",
             f"{who}.crt",
         )
-    return {
-        k: str(d / k) for k in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")
-    }
+    names = ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")
+    return {k: str(d / k) for k in names}
 
 
 def tls_server_or_skip(tmp: Path) -> tuple[LocalRedis, TLSConfig]:
