@@ -11,7 +11,6 @@ import pytest
 from btgym.live.localredis import LocalRedis, tls_capable_binaries
 from btgym.live.redisurl import TLSConfig
 
-
 EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 
 
