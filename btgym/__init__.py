@@ -40,7 +40,13 @@ __all__ = ["BTgymError", "__version__", *_LAZY]
 register_envs()
 
 
+#: subpackages reachable as ``btgym.<name>`` after ``import btgym`` (imported on use)
+_SUBMODULES = ("wrappers",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"btgym.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
