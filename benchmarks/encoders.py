@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out["meta"] = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared with other jobs)",
+        "load_average": list(os.getloadavg()),
         "python": platform.python_version(),
         "quick": args.quick,
         "episode_bars": 1440,
