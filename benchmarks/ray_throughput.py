@@ -35,6 +35,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+try:  # run as a script (benchmarks/ on sys.path) or as benchmarks.ray_throughput
+    from train_throughput import cpu_delta, tree_cpu
+except ImportError:
+    from benchmarks.train_throughput import cpu_delta, tree_cpu
+
 RESULTS = Path(__file__).resolve().parent / "results" / "ray_throughput.json"
 EPISODE = {"days": 0, "hours": 8, "minutes": 32}
 
@@ -53,13 +58,18 @@ def env_kwargs(server: str) -> dict[str, Any]:
 
 
 def measure(cls: type, kw: dict, workers: int, seconds: float, warmup: float, **extra) -> dict:
-    """Steady-state env steps/s of one training run stopped after warm-up + ``seconds``."""
-    marks: list[tuple[float, int]] = []
+    """Steady-state env steps/s (and steps per CPU second of the whole process tree:
+    workers, Ray's daemons, simulated nodes) of one run stopped after warm-up + ``seconds``."""
+    st: dict[str, Any] = {}
 
     def callback(progress: Any) -> bool:
         now = time.monotonic()
-        marks.append((now, progress.steps))
-        return now - marks[0][0] < warmup + seconds
+        first = st.setdefault("first", now)
+        if now - first >= warmup and "t0" not in st:
+            st.update(t0=now, s0=progress.steps, cpu0=tree_cpu())
+        if now - first >= warmup + seconds and "t1" not in st:
+            st.update(t1=now, s1=progress.steps, cpu1=tree_cpu())
+        return "t1" not in st
 
     with tempfile.TemporaryDirectory() as logdir:
         trainer = cls(
@@ -73,10 +83,14 @@ def measure(cls: type, kw: dict, workers: int, seconds: float, warmup: float, **
         )
         with trainer:
             trainer.train(callback=callback)
-    start = marks[0][0] + warmup
-    window = [m for m in marks if m[0] >= start]
-    (t0, s0), (t1, s1) = window[0], window[-1]
-    return {"steps_per_sec": (s1 - s0) / (t1 - t0), "seconds": t1 - t0, "steps": s1 - s0}
+    steps, wall = st["s1"] - st["s0"], st["t1"] - st["t0"]
+    cpu = cpu_delta(st["cpu0"], st["cpu1"])
+    return {
+        "steps_per_sec": steps / wall,
+        "steps_per_cpu_sec": steps / cpu if cpu > 0 else float("nan"),
+        "seconds": wall,
+        "steps": steps,
+    }
 
 
 def local_phase(kw, args) -> dict:
@@ -151,14 +165,17 @@ def main() -> None:
         f"\nA3C env steps/s, {args.workers} workers, server={args.server}, "
         f"{os.cpu_count()} cores (shared machine)"
     )
-    print(f"{'phase':<22} {'steps/s':>9}")
+    print(f"{'phase':<24} {'steps/s':>9} {'steps/cpu-s':>12}")
+
+    def row(label: str, m: dict, extra: str = "") -> None:
+        print(f"{label:<24} {m['steps_per_sec']:>9.0f} {m['steps_per_cpu_sec']:>12.0f}{extra}")
+
     for i, a in enumerate(local):
-        print(f"{'local #' + str(i + 1):<22} {a['steps_per_sec']:>9.0f}")
+        row(f"local #{i + 1}", a)
     for i, r in enumerate(rays):
-        print(f"{'ray #' + str(i + 1):<22} {r['steps_per_sec']:>9.0f}   ratio {ratios[i]:.0%}")
+        row(f"ray #{i + 1}", r, f"   ratio {ratios[i]:.0%}")
     for n in nodes:
-        label = f"ray cluster, {n['nodes']} node(s)"
-        print(f"{label:<22} {n['steps_per_sec']:>9.0f}")
+        row(f"ray cluster, {n['nodes']} node(s)", n)
     print(f"ray / local (median): {ratio:.0%}  (yardstick >= 80 %)")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray")
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from btgym.algorithms import Tags  # noqa: E402
+from btgym.algorithms import PPO, Tags  # noqa: E402
 from btgym.algorithms.common.checkpoint import load_checkpoint  # noqa: E402
 from btgym.algorithms.distributed import RayA3C, RayConfig, RayPPO  # noqa: E402
 from btgym.errors import ConfigError, UnknownKeywordError  # noqa: E402
@@ -125,7 +125,7 @@ def test_a3c_resume_and_the_workers_data_servers(ray_local, tmp_path):
         algo.global_time()
 
 
-def test_ppo_on_ray_same_tags_checkpoint_and_resume(ray_local, tmp_path):
+def test_ppo_on_ray_writes_the_local_tags_and_checkpoint_a_local_run_resumes(ray_local, tmp_path):
     kw = dict(
         env_kwargs=ray_env_kwargs(),
         logdir=tmp_path,
@@ -148,7 +148,9 @@ def test_ppo_on_ray_same_tags_checkpoint_and_resume(ray_local, tmp_path):
         "train/approx_kl",
     }
     assert expected <= _tags(tmp_path)
-    with RayPPO(total_steps=320, **kw) as algo:
+    # the checkpoint is the local PPO's: a local (in-process vector env) run resumes it
+    local_kw = {k: v for k, v in kw.items() if k != "ray_config"}
+    with PPO(total_steps=320, vec_env="sync", **local_kw) as algo:
         second = algo.train(resume=True)
     ckpt = load_checkpoint(second.checkpoint)
     assert ckpt["algo"] == "ppo" and ckpt["counters"]["env_steps"] == 320
