@@ -448,14 +448,14 @@ class PolicyTarget:
         device: str = "cpu",
         deterministic: bool = True,
         session_bars: int = 1440,
-        torch_threads: int | None = 1,
+        torch_threads: int | None = None,
     ) -> PolicyTarget:
         """Policy and env of an A3C/PPO checkpoint (file or run logdir).
 
         ``torch_threads`` sets ``torch.set_num_threads`` for the process (``None``: leave
-        it): one decision of a small policy is dispatch-bound, and extra intra-op
-        threads only contend with backtrader and redis (a 20× slowdown on a busy 2-core
-        machine was measured with torch's default).
+        it; ``btgym live`` sets 1): one decision of a small policy is dispatch-bound, and
+        extra intra-op threads only contend with backtrader and redis (a 20× slowdown on
+        a busy 2-core machine was measured with torch's default).
 
         Raises:
             CheckpointError: unreadable, or without the ``env_kwargs`` to rebuild the env.

@@ -8,12 +8,23 @@ import signal
 import threading
 
 import numpy as np
+import pytest
 
 from btgym.cli import main
 from btgym.live.reader import SignalReader
 
 from .conftest import start_server
 from .helpers import wait_for
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """``btgym live`` sets one torch thread for its process; give the suite its own back."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def test_live_model_replay_then_read(redis_server, live_name, model_dirs, eurusd, tmp_path, capsys):
@@ -193,3 +204,36 @@ def test_live_model_of_a_registry_run_logs_live_metrics(
     live = reg.metrics(run.id)
     live = live[live["split"] == "live"]
     assert {"acc", "n"} <= set(live["key"]) and len(live) >= 4
+
+
+def test_live_policy_replay(redis_server, live_name, eurusd_path, tmp_path, capsys):
+    from .policies import make_checkpoint
+
+    checkpoint = make_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    code = main(
+        [
+            "live",
+            "policy",
+            str(checkpoint.parent),
+            "--replay",
+            str(eurusd_path),
+            "--speed",
+            "max",
+            "--max-bars",
+            "60",
+            "--session-bars",
+            "45",
+            "--redis",
+            redis_server.url,
+            "--name",
+            live_name,
+            "--timezone",
+            "Etc/GMT+5",
+        ]
+    )
+    assert code == 0
+    signals = [s for _, s in SignalReader(redis_server.url, name=live_name).read()]
+    assert len(signals) == 60 - 29 and signals[0].kind == "policy"  # 29 bars of warm-up
+    assert [s.policy.session for s in signals][-1] == 2  # 16 decisions per session
+    assert signals[0].source["checkpoint"].endswith("checkpoint.pt")
+    assert "60 bars, 31 signals" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def test_live_session_equals_an_env_episode(redis_server, live_name, checkpoint,
     env_obs, env_actions, env_info = env_episode(slice600, checkpoint)
     assert env_info["done_reason"] == "end_of_data" and len(env_obs) == 571
     assert len(set(env_actions)) >= 3  # the policy trades: buys, sells / closes and holds
-    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=600, torch_threads=None)
+    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=600)
     live_obs: list = []
     pub = RedisPublisher(redis_server.url, name=live_name)
     runner = LiveRunner(
@@ -117,7 +117,7 @@ def test_live_session_equals_an_env_episode(redis_server, live_name, checkpoint,
 def test_sessions_roll_over_without_a_bar_left_out(checkpoint, slice600):
     from btgym.live.sources import ClosedBar
 
-    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=60, torch_threads=None)
+    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=60)
     target.bind(1, ("EURUSD",))
     target.prime(slice600.slice(0, 29))
     outs = []
@@ -158,7 +158,7 @@ def test_encoder_leaves_stream_like_the_env_binds_them(
     checkpoint = make_checkpoint(tmp_path / "enc.pt", kw)
     bars = slice600.slice(0, 300)
     env_obs, env_actions, env_info = env_episode(bars, checkpoint, kw)
-    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=300, torch_threads=None)
+    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=300)
     target.bind(1, ("EURUSD",))
     assert target.time_dim == 30  # the raw window (the encoder needs 17 bars)
     live_obs: list = []

@@ -299,3 +299,56 @@ def test_ten_errors_in_a_row_stop_with_exit_1(redis_server, live_name, model_dir
     assert len(errors) == 10 and errors[0].error.startswith("RuntimeError: model blew up")
     assert all(s.last_ok_bar_close == signals[4].bar_close and s.prediction is None for s in errors)
     assert reader.heartbeat().state == "error"
+
+
+def test_a_window_model_serves_its_last_rows(redis_server, live_name, eurusd, tmp_path):
+    """A GRU over 3 consecutive feature rows: live probabilities equal offline
+    ``predict_proba`` on ``make_windows`` of the batch features; a window over a gap is
+    stale."""
+    from btgym.features import (
+        BodyRatio,
+        CloseLocation,
+        FeatureLabelSet,
+        LogReturns,
+        compute_features,
+        make_windows,
+    )
+    from btgym.models import GRUClassifier
+
+    feats = [LogReturns().lookback(1), BodyRatio(), CloseLocation()]
+    ds = FeatureLabelSet(feats, [LogReturns().lookforward(1)]).split(
+        eurusd,
+        train=("2017-01-03", "2017-01-05"),
+        test=("2017-01-05", "2017-01-06"),
+        task="classification",
+    )
+    Xw, idx = make_windows(ds.X_train, 3, minutes=1)
+    model = GRUClassifier(n_features=3, n_classes=ds.n_classes, window=3, hidden=8, seed=0)
+    model.fit(Xw, ds.y_train.loc[idx].to_numpy(dtype=np.int64), epochs=2)
+    target_dir = model.save(tmp_path / "gru", dataset=ds)
+    start = at(eurusd, "2017-01-18T12:00")
+    seen: list = []
+    runner = model_runner(
+        target_dir,
+        redis_server.url,
+        live_name,
+        eurusd,
+        start,
+        150,
+        history=50,
+        on_signal=lambda s: seen.append(s),
+    )
+    assert runner.target.window == 3 and runner.run().exit_code == 0
+    window = eurusd.slice(start - 50, start + 150)
+    scaled = runner.target.scaler.transform(compute_features(feats, window, at="bars"))
+    W, last = make_windows(scaled.dropna(), 3, minutes=1)
+    offline = dict(zip(last.asi8.tolist(), model.predict_proba(W)))
+    assert len(seen) == 150
+    for s in seen:
+        stamp = int(s.bar_open.timestamp() * 1e9) - 5 * 3600 * 10**9
+        if stamp in offline:
+            assert s.status == "ok"
+            np.testing.assert_allclose(s.probabilities, offline[stamp], atol=1e-6)
+        else:
+            assert s.status == "stale" and s.probabilities is None
+    assert sum(s.status == "ok" for s in seen) > 100
