@@ -186,3 +186,9 @@ def test_env_handle_and_loop_share_one_episode_phase(mode, make_env):
     with pytest.raises(EnvClosedError):
         env.step(0)
     env.close()
+
+
+def test_wrappers_reachable_from_btgym():
+    import btgym.wrappers as w
+
+    assert btgym.wrappers is w and callable(btgym.wrappers.sb3)
