@@ -148,11 +148,16 @@ class BatchEpisodes:
                 self.high,
                 self.reward_scale,
                 1.0 if self.broker.shortcash else 0.0,
+                *_bounds(strategy.state_shape.get("internal")),
             ]
         )
         self._default_reward = self.hooks.default("get_reward")
         self._default_internal = self.hooks.default("get_internal_state")
         self._has_done_hook = not self.hooks.default("get_done")
+        meta = strategy.state_shape.get("metadata")
+        self._meta_obs = None
+        if meta is not None and self.hooks.default("get_metadata_state") and meta.shape == (5,):
+            self._meta_obs = np.zeros((n, 5), meta.dtype)
 
     # ------------------------------------------------------------------ buffers
 
@@ -211,6 +216,11 @@ class BatchEpisodes:
         self.episodes[lane] = episode
         self.iso_times[lane] = IsoTimes(bars.index)
         self.meta[lane] = _meta_vector(getattr(episode, "metadata", None))
+        if self._meta_obs is not None:
+            spec = self.config.state_shape["metadata"]
+            lo = spec.low if math.isfinite(spec.low) else None
+            hi = spec.high if math.isfinite(spec.high) else None
+            self._meta_obs[lane] = _clip(self.meta[lane].astype(spec.dtype), lo, hi)
         self.t[lane] = self.time_dim - 1
         self.last[lane] = nb - 1
         sc = self.start_cash
@@ -220,7 +230,7 @@ class BatchEpisodes:
         self.terminated[lane] = self.truncated[lane] = False
         self.reason[lane] = 0
         self.last_action[lane] = 0.0
-        self.internal[lane] = (1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        self.internal[lane] = np.clip((1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0), *self._P[7:9])
         if self.portfolio:
             self.last_action[lane, 0] = 1.0
         self.broker.reset_lanes(np.array([lane]))
@@ -371,14 +381,14 @@ class BatchEpisodes:
         """Observation of one lane (the single env's fast path): fresh arrays."""
         hooks = self.hooks
         obs = {}
-        for key, _fn, dtype, _shape, low, high in self._plan:
+        for key, _fn, dtype, _shape, _low, _high in self._plan:
             if key == "raw" and hooks.default_raw:
                 t = int(self.I[lane, kern.T])
                 obs[key] = self.raw[lane, t - self.time_dim + 1 : t + 1].copy()
             elif key == "internal" and self._default_internal and self.backend == "numba":
-                obs[key] = _clip(self.internal[lane].astype(dtype), low, high)
-            elif key == "metadata" and hooks.default("get_metadata_state"):
-                obs[key] = _clip(self.meta[lane].astype(dtype), low, high)
+                obs[key] = self.internal[lane].astype(dtype)  # clipped by the kernel
+            elif key == "metadata" and self._meta_obs is not None:
+                obs[key] = self._meta_obs[lane].copy()
             else:
                 obs[key] = self.observe(np.array([lane]))[key][0]
         return obs
@@ -408,6 +418,13 @@ class BatchEpisodes:
                 np.minimum(arr, high, out=arr)
             obs[key] = arr
         return obs
+
+
+def _bounds(spec: Any) -> tuple[float, float]:
+    """The internal leaf's clip bounds, applied by the kernel (±inf: none)."""
+    if spec is None:
+        return -np.inf, np.inf
+    return float(spec.low), float(spec.high)
 
 
 def _clip(arr: np.ndarray, low: float | None, high: float | None) -> np.ndarray:

@@ -331,6 +331,12 @@ def step_kernel(
         I[i, STEP] += 1
         I[i, REASON] = reason
         _internal(F, size, closes, i, dec, start, internal)
+        for j in range(internal.shape[1]):  # the leaf's bounds (monotonic rounding: the
+            x = internal[i, j]  # same as clipping after the cast to the leaf's dtype)
+            if x < P[7]:
+                internal[i, j] = P[7]
+            elif x > P[8]:
+                internal[i, j] = P[8]
 
 
 @njit(cache=True)

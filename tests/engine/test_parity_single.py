@@ -62,7 +62,7 @@ SETTINGS = {
             fixed_stake=800,
             drawdown_call=2,
             target_call=2,
-            state_shape={"raw": ((10, 4), 0.0, 10.0)},
+            state_shape={"raw": ((10, 4), 0.0, 10.0), "internal": ((7,), -0.5, 0.9)},
         ),
         False,
         6,
