@@ -104,7 +104,7 @@ def ray_phase(kw, args) -> dict:
 
     from btgym.algorithms.distributed import RayA3C
 
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
         return measure(RayA3C, kw, args.workers, args.seconds, args.warmup)
     finally:

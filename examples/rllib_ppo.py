@@ -40,7 +40,7 @@ def main() -> None:
     }
     if args.data is None:
         env_config["parsing_params"] = {"header": 0}
-    ray.init(address=args.address, include_dashboard=False)
+    ray.init(address=args.address or "local", include_dashboard=False)
     try:
         config = (
             ppo_config(args.env, env_config, train_batch_size_per_learner=1024, lr=3e-4)

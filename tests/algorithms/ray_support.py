@@ -26,8 +26,9 @@ def ray_env_kwargs(**extra: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def local_ray(ray: Any, num_cpus: int = 2) -> Iterator[Any]:
-    """``ray.init`` on this machine (no dashboard), always shut down."""
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    """A new Ray on this machine (no dashboard), always shut down. ``address="local"``:
+    never join a cluster that ``ray start`` or a ``Cluster`` left on the machine."""
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     try:
         yield ray
     finally:

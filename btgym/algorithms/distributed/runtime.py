@@ -44,8 +44,10 @@ def ray_session(config: RayConfig) -> Iterator[Any]:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
     if config.address is not None:
         kwargs["address"] = config.address
-    elif config.num_cpus is not None:
-        kwargs["num_cpus"] = config.num_cpus
+    else:  # a new local Ray, even where `ray start` left one running
+        kwargs["address"] = "local"
+        if config.num_cpus is not None:
+            kwargs["num_cpus"] = config.num_cpus
     ray.init(**kwargs)
     log.info(f"ray: {'connected to ' + config.address if config.address else 'started locally'}")
     try:
