@@ -80,6 +80,7 @@ def test_observations_equal_compute_features_of_the_full_data(
     assert checked > 20 * 50
 
 
+@pytest.mark.slow  # spawns env servers
 def test_process_and_inprocess_observations_are_identical(
     shared_data, eurusd_dataset, mlp_dir, envs
 ):
@@ -146,6 +147,7 @@ def test_leakage_guard_in_process(shared_data, leaky_dir, mlp_dir, envs):
     clean.reset(seed=0, options=TEST)  # trained on Jan 2-16: no overlap
 
 
+@pytest.mark.slow  # spawns an env server
 def test_leakage_guard_in_process_mode_arrives_as_the_same_error(shared_data, leaky_dir, envs):
     """The comm layer re-raises a child's btgym error as the same class (DESIGN §1), with
     ``remote_type`` and the child's traceback attached (the spec's RemoteError form)."""

@@ -68,6 +68,7 @@ class _Boom:
         return (os.system, ("echo pwned > /tmp/btgym_models_pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_flipped_byte_and_code_running_pickle_raise_checkpoint_error(synth, tmp_path):
     X, y, _ = synth
     m = build_model("MLPClassifier", n_features=4, n_classes=3)

@@ -130,6 +130,7 @@ def test_same_seed_is_bitwise_equal_and_seeds_differ(name, synth):
             assert torch.equal(v, w), k
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch, pandas and btgym: ~15 s under load
 def test_predictions_agree_across_processes_and_figures_need_no_pyplot(synth):
     """One fresh interpreter (they are slow to start): it fits the same model, and it
     renders a card without ever importing pyplot (§11 items 2 and 12)."""
