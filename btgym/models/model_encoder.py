@@ -3,7 +3,8 @@
 The model directory's ``dataset`` block (written by ``model.save(path, dataset=ds)``)
 holds the featureset, the train scaler and the fit ranges; the encoder reads only that
 block and the weights. Features are computed on the model's grid (``at="grid"``),
-scaled with the stored scaler; the model sees valid rows only (a window model: windows
+scaled with the stored scaler (not clipped: the model was trained on unclipped rows;
+``clip`` bounds the outputs); the model sees valid rows only (a window model: windows
 over consecutive complete grid rows); the output of grid bin b is served at every base
 bar t whose as-of bin ``floor((t + tf) / R)·R − R`` is b, as ``compute_features(at="bars")``
 does. Models are loaded once per process and cached by their weights' sha256.
@@ -170,7 +171,7 @@ class ModelEncoder(Encoder):
         from btgym.features import compute_features, make_windows
 
         grid = compute_features(self.features, bars, at="grid", fill=self.fill)
-        z, ok = scale_rows(grid.to_numpy(np.float64), self._mean, self._std, self.clip)
+        z, ok = scale_rows(grid.to_numpy(np.float64), self._mean, self._std, np.inf)
         stamps = grid.index.as_unit("ns").asi8
         m = self.model.window
         if m == 1:
@@ -223,7 +224,7 @@ class ModelEncoder(Encoder):
             raw = fs.update(stamp, row)
             b = (stamp + tf) // R * R - R
             if b != state["bin"]:
-                z, ok = scale_rows(raw[None, :], self._mean, self._std, self.clip)
+                z, ok = scale_rows(raw[None, :], self._mean, self._std, np.inf)
                 bins.append((b, z[0], bool(ok[0])))
                 state["bin"] = b
                 good = (

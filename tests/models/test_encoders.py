@@ -130,3 +130,26 @@ def test_feature_encoder_fit_on_bars_and_window_model_encoder(eurusd, eurusd_dat
         np.testing.assert_allclose(b, v[i], atol=1e-6)
         assert bok[0] == ok[i, 0]
     assert load_model(path).window == 3
+
+
+def test_regressor_value_encoder(eurusd, tmp_path):
+    from btgym.models import MLPRegressor
+    from tests.models.conftest import RANGES, small_featureset
+
+    ds = small_featureset().split(eurusd, **RANGES)
+    m = MLPRegressor(n_features=5, hidden_layers=[4])
+    m.fit(ds.X_train, ds.y_train, epochs=3)
+    enc = ModelEncoder(m.save(tmp_path / "reg", dataset=ds), key="ret", clip=1e-3)
+    spec = enc.spaces()["ret"]
+    assert spec.shape == (1,) and (spec.low, spec.high) == (-1e-3, 1e-3)
+    v, ok = enc.bind(eurusd.slice(4000, 4300), dtype=np.float64)
+    assert v.shape == (300, 1) and np.abs(v).max() <= 1e-3 and ok.mean() > 0.9
+    expect = np.clip(m.predict(_scaled_row(enc, eurusd, 4299)), -1e-3, 1e-3)[0]
+    np.testing.assert_allclose(v[-1, 0], expect, atol=1e-9)
+    with pytest.raises(ConfigError, match="proba"):
+        ModelEncoder(tmp_path / "reg", output="proba")
+
+
+def _scaled_row(enc, bars, t):
+    raw = compute_features(enc.features, bars, at="bars").to_numpy()[t]
+    return ((raw - np.asarray(enc.scaler.mean)) / np.asarray(enc.scaler.std))[None, :]

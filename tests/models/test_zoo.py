@@ -206,8 +206,14 @@ def test_history_cadence_and_callbacks(synth):
     }
     assert len(seen) == len(f) and seen[0]["key"] == "loss"
     es = build_model("MLPClassifier", n_features=4, n_classes=3, patience=3, lr=0.05)
-    hist = es.fit(X[:1500], y[:1500], X_val=X[1500:], y_val=y[1500:], epochs=2000)
-    assert hist.to_frame().step.max() < 2000
+    hist = es.fit(X[:1500], y[:1500], X_val=X[1500:], y_val=y[1500:], epochs=2000).to_frame()
+    assert hist.step.max() < 2000
+    # the best weights are restored: the final val loss is the lowest seen
+    from btgym.models.stats import log_loss
+
+    final = log_loss(es.predict_proba(X[1500:]), y[1500:].to_numpy())
+    seen = hist[(hist.split == "val") & (hist.key == "loss")].value
+    assert final <= seen.min() + 1e-5 and final < seen.iloc[-1]
 
 
 def test_device_auto_is_cpu_without_cuda_and_cuda_is_refused(synth):
