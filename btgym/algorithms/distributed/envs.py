@@ -69,6 +69,10 @@ class RayEnvGroup:
             raise ConfigError("a trainer needs env_fns or env_kwargs (exactly one)")
         self.n_workers, self.envs_per_worker = n_workers, envs_per_worker
         self.env_kwargs = dict(env_kwargs) if env_kwargs is not None else None
+        if self.env_kwargs and self.env_kwargs.get("encoders"):  # JSON dicts in checkpoints
+            from btgym.models.env_encoders import encoder_dicts
+
+            self.env_kwargs["encoders"] = list(encoder_dicts(self.env_kwargs["encoders"]))
         n = n_workers * envs_per_worker
         self.fns: list[EnvFn] | None = None
         if env_fns is not None:
