@@ -211,3 +211,25 @@ def test_a_long_encoder_warmup_leaves_the_raw_window_alone(
         np.testing.assert_allclose(obs["raw"], ohlc[t - 29 : t + 1].astype(np.float32))
         assert obs["feat_valid"].all()  # the first decision comes after the encoder's warm-up
         obs, _, _, _, info = env.step(0)
+
+
+def test_sb3_form_with_encoders_checks_clean(shared_data, eurusd_dataset, mlp_dir):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    kw = env_kwargs(
+        shared_data,
+        server="inprocess",
+        encoders=[
+            FeatureEncoder.from_dataset(eurusd_dataset, window=5),
+            ModelEncoder(mlp_dir, key="mlp"),
+        ],
+    )
+    kw.pop("state_shape")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make("btgym/Backtrader-v0", sb3=True, **kw)
+        try:
+            assert env.observation_space["features"].shape == (25,)  # flattened by the wrapper
+            sb3_check_env(env, warn=True)
+        finally:
+            env.close()
