@@ -67,7 +67,8 @@ class ModelEncoder(Encoder):
         output: ``"proba"`` (classifier default, ``Box(0, 1, (K,))``), ``"value"``
             (regressor default, ``Box(−clip, clip, (1,))``) or ``"embedding"``
             (``Box(−clip, clip, (H,))``); outputs are clipped to the bounds.
-        key, window, clip, valid_key, allow_overlap: as :class:`FeatureEncoder`.
+        key, window, valid_key, allow_overlap: as :class:`FeatureEncoder`.
+        clip: bound of ``value`` / ``embedding`` outputs (the model's inputs are not clipped).
         sha256: expected weights sha256 (set by :meth:`to_dict`; a changed model raises).
     """
 

@@ -12,7 +12,9 @@ Every random draw (initialisation, shuffling, dropout) happens inside
 state is left as it was. Regressors standardise their targets with the train mean
 and std (kept as buffers in the state dict, so a saved model predicts in the
 original units): log-return targets of 1e-4 would otherwise sit far below one
-optimizer step and never be learnt.
+optimizer step and never be learnt. Fits and predictions run on ``threads`` torch
+threads (default 1, restored afterwards): these nets are small, and on a busy machine
+torch's thread pool spins.
 """
 
 from __future__ import annotations
