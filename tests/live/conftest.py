@@ -95,3 +95,14 @@ def model_dirs(tmp_path_factory, eurusd):
     from .models import train_models
 
     return train_models(tmp_path_factory.mktemp("models"), eurusd)
+
+
+@pytest.fixture(scope="session")
+def shared_redis() -> Iterator[RedisServer]:
+    """One redis-server for the tests that neither kill, stop nor restart it (each test
+    uses its own runner name, so they do not see each other's keys)."""
+    server = start_server()
+    try:
+        yield RedisServer(server)
+    finally:
+        server.stop()

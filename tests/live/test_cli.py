@@ -27,7 +27,7 @@ def keep_torch_threads():
     torch.set_num_threads(before)
 
 
-def test_live_model_replay_then_read(redis_server, live_name, model_dirs, eurusd, tmp_path, capsys):
+def test_live_model_replay_then_read(shared_redis, live_name, model_dirs, eurusd, tmp_path, capsys):
     i = int(np.searchsorted(eurusd.index, np.datetime64("2017-01-16T10:00", "ns").astype(np.int64)))
     history, replay = tmp_path / "history.csv", tmp_path / "replay.csv"
     rows = [
@@ -52,7 +52,7 @@ def test_live_model_replay_then_read(redis_server, live_name, model_dirs, eurusd
             "--max-bars",
             "50",
             "--redis",
-            redis_server.url,
+            shared_redis.url,
             "--name",
             live_name,
             "--timezone",
@@ -61,9 +61,9 @@ def test_live_model_replay_then_read(redis_server, live_name, model_dirs, eurusd
         ]
     )
     assert code == 0
-    assert len(SignalReader(redis_server.url, name=live_name).read(count=1000)) == 50
+    assert len(SignalReader(shared_redis.url, name=live_name).read(count=1000)) == 50
     capsys.readouterr()
-    assert main(["live", "read", live_name, "--redis", redis_server.url, "--from", "0-0"]) == 0
+    assert main(["live", "read", live_name, "--redis", shared_redis.url, "--from", "0-0"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 50 and [json.loads(x)["seq"] for x in out] == list(range(1, 51))
     assert json.loads(out[0])["bar_open"] == "2017-01-16T15:00:00.000Z"
@@ -98,7 +98,7 @@ def test_live_model_refuses_without_clock_and_redacts(live_name, model_dirs, eur
         server.stop()
 
 
-def test_live_model_from_a_users_source_factory(redis_server, live_name, model_dirs, capsys):
+def test_live_model_from_a_users_source_factory(shared_redis, live_name, model_dirs, capsys):
     code = main(
         [
             "live",
@@ -107,7 +107,7 @@ def test_live_model_from_a_users_source_factory(redis_server, live_name, model_d
             "--source",
             "tests.live.feeds:eurusd_feed",
             "--redis",
-            redis_server.url,
+            shared_redis.url,
             "--name",
             live_name,
             "--timezone",
@@ -116,11 +116,11 @@ def test_live_model_from_a_users_source_factory(redis_server, live_name, model_d
     )
     assert code == 0
     assert "20 bars, 20 signals" in capsys.readouterr().err
-    assert SignalReader(redis_server.url, name=live_name).latest().seq == 20
+    assert SignalReader(shared_redis.url, name=live_name).latest().seq == 20
 
 
 def test_sigterm_finishes_flushes_and_exits_0(
-    redis_server, live_name, model_dirs, eurusd_path, tmp_path, capsys
+    shared_redis, live_name, model_dirs, eurusd_path, tmp_path, capsys
 ):
     """SIGTERM to this very process while ``btgym live model --tail`` runs in its main
     thread: the handler the CLI installs stops the runner after the current bar."""
@@ -128,7 +128,7 @@ def test_sigterm_finishes_flushes_and_exits_0(
     feed = tmp_path / "feed.csv"
     feed.write_text("".join(lines[:50]))
     before = signal.getsignal(signal.SIGTERM)
-    reader = SignalReader(redis_server.url, name=live_name)
+    reader = SignalReader(shared_redis.url, name=live_name)
 
     def drive() -> None:
         wait_for(
@@ -151,7 +151,7 @@ def test_sigterm_finishes_flushes_and_exits_0(
             "--tail",
             str(feed),
             "--redis",
-            redis_server.url,
+            shared_redis.url,
             "--name",
             live_name,
             "--timezone",
@@ -165,7 +165,7 @@ def test_sigterm_finishes_flushes_and_exits_0(
 
 
 def test_live_model_of_a_registry_run_logs_live_metrics(
-    redis_server, live_name, model_dirs, eurusd_path, tmp_path
+    shared_redis, live_name, model_dirs, eurusd_path, tmp_path
 ):
     import shutil
     from pathlib import Path
@@ -190,7 +190,7 @@ def test_live_model_of_a_registry_run_logs_live_metrics(
             "--max-bars",
             "400",
             "--redis",
-            redis_server.url,
+            shared_redis.url,
             "--name",
             live_name,
             "--timezone",
@@ -199,14 +199,14 @@ def test_live_model_of_a_registry_run_logs_live_metrics(
         ]
     )
     assert code == 0
-    latest = SignalReader(redis_server.url, name=live_name).latest()
+    latest = SignalReader(shared_redis.url, name=live_name).latest()
     assert latest.source["run_id"] == run.id and latest.source["sha256"]
     live = reg.metrics(run.id)
     live = live[live["split"] == "live"]
     assert {"acc", "n"} <= set(live["key"]) and len(live) >= 4
 
 
-def test_live_policy_replay(redis_server, live_name, eurusd_path, tmp_path, capsys):
+def test_live_policy_replay(shared_redis, live_name, eurusd_path, tmp_path, capsys):
     from .policies import make_checkpoint
 
     checkpoint = make_checkpoint(tmp_path / "run" / "checkpoint.pt")
@@ -224,7 +224,7 @@ def test_live_policy_replay(redis_server, live_name, eurusd_path, tmp_path, caps
             "--session-bars",
             "45",
             "--redis",
-            redis_server.url,
+            shared_redis.url,
             "--name",
             live_name,
             "--timezone",
@@ -232,7 +232,7 @@ def test_live_policy_replay(redis_server, live_name, eurusd_path, tmp_path, caps
         ]
     )
     assert code == 0
-    signals = [s for _, s in SignalReader(redis_server.url, name=live_name).read()]
+    signals = [s for _, s in SignalReader(shared_redis.url, name=live_name).read()]
     assert len(signals) == 60 - 29 and signals[0].kind == "policy"  # 29 bars of warm-up
     assert [s.policy.session for s in signals][-1] == 2  # 16 decisions per session
     assert signals[0].source["checkpoint"].endswith("checkpoint.pt")

@@ -24,7 +24,7 @@ BTC_PARAMS = dict(
 )
 
 
-def test_merged_assets_serve_a_cross_asset_model(redis_server, live_name, shared_data, tmp_path):
+def test_merged_assets_serve_a_cross_asset_model(shared_redis, live_name, shared_data, tmp_path):
     from btgym.features import FeatureLabelSet, InterAssetSpread, LogReturns, compute_features
     from btgym.models import MLPClassifier
 
@@ -64,7 +64,7 @@ def test_merged_assets_serve_a_cross_asset_model(redis_server, live_name, shared
     runner = LiveRunner(
         target,
         merged,
-        RedisPublisher(redis_server.url, name=live_name),
+        RedisPublisher(shared_redis.url, name=live_name),
         timezone="UTC",
         history=crypto.slice(0, start),
         on_signal=lambda s: seen.append((s, target.last_features.copy())),

@@ -83,13 +83,13 @@ def env_episode(bars, checkpoint, env_kwargs=ENV_KWARGS):
     return observations, actions, info
 
 
-def test_live_session_equals_an_env_episode(redis_server, live_name, checkpoint, slice600):
+def test_live_session_equals_an_env_episode(shared_redis, live_name, checkpoint, slice600):
     env_obs, env_actions, env_info = env_episode(slice600, checkpoint)
     assert env_info["done_reason"] == "end_of_data" and len(env_obs) == 571
     assert len(set(env_actions)) >= 3  # the policy trades: buys, sells / closes and holds
     target = PolicyTarget.from_checkpoint(checkpoint, session_bars=600)
     live_obs: list = []
-    pub = RedisPublisher(redis_server.url, name=live_name)
+    pub = RedisPublisher(shared_redis.url, name=live_name)
     runner = LiveRunner(
         target,
         ReplaySource(bars=slice600.slice(29, 600), speed=None),
@@ -100,7 +100,7 @@ def test_live_session_equals_an_env_episode(redis_server, live_name, checkpoint,
     )
     stats = runner.run()
     assert stats.exit_code == 0 and stats.signals == stats.ok == 571
-    signals = [s for _, s in SignalReader(redis_server.url, name=live_name).read(count=1000)]
+    signals = [s for _, s in SignalReader(shared_redis.url, name=live_name).read(count=1000)]
     assert [s.policy.action["EURUSD"] for s in signals] == env_actions
     for e, lv in zip(env_obs, live_obs):
         for key in ("raw", "internal"):  # metadata describes the sample, not the market
@@ -150,7 +150,7 @@ def test_checkpoint_without_env_kwargs_is_refused(tmp_path):
 
 
 def test_encoder_leaves_stream_like_the_env_binds_them(
-    redis_server, live_name, eurusd, slice600, tmp_path
+    shared_redis, live_name, eurusd, slice600, tmp_path
 ):
     from .policies import feature_encoder_dict
 
@@ -165,7 +165,7 @@ def test_encoder_leaves_stream_like_the_env_binds_them(
     runner = LiveRunner(
         target,
         ReplaySource(bars=bars.slice(29, 300), speed=None),
-        RedisPublisher(redis_server.url, name=live_name),
+        RedisPublisher(shared_redis.url, name=live_name),
         timezone="UTC",
         history=bars.slice(0, 29),
         on_signal=lambda s: live_obs.append((s, target.last_obs)),

@@ -22,18 +22,18 @@ def raw_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url)
 
 
-def test_publish_writes_stream_latest_channel_and_heartbeat(redis_server, live_name):
-    reader = SignalReader(redis_server.url, name=live_name)
+def test_publish_writes_stream_latest_channel_and_heartbeat(shared_redis, live_name):
+    reader = SignalReader(shared_redis.url, name=live_name)
     pushed = reader.subscribe(timeout=10)  # subscribed when this returns
     got = Collector(lambda add: [add(s) for _, s in zip(range(20), pushed)])
     got.start()
-    pub = RedisPublisher(redis_server.url, name=live_name, heartbeat_interval=0.2)
+    pub = RedisPublisher(shared_redis.url, name=live_name, heartbeat_interval=0.2)
     for i in range(20):
         pub.publish(make_signal(i, name=live_name))
     entries = reader.read(count=1000)
     assert [e[0] for e in entries] == [make_signal(i).stream_id for i in range(20)]
     assert [s.seq for _, s in entries] == list(range(1, 21))
-    r = raw_client(redis_server.url)
+    r = raw_client(shared_redis.url)
     assert 0 < r.pttl(f"btgym:{live_name}:latest") <= 3 * 60_000
     assert reader.latest().seq == 20
     pub.set_state("running")
@@ -47,18 +47,18 @@ def test_publish_writes_stream_latest_channel_and_heartbeat(redis_server, live_n
     assert not reader.alive()
 
 
-def test_a_bar_is_stored_once_across_publishers(redis_server, live_name):
-    with RedisPublisher(redis_server.url, name=live_name) as pub:
+def test_a_bar_is_stored_once_across_publishers(shared_redis, live_name):
+    with RedisPublisher(shared_redis.url, name=live_name) as pub:
         for i in range(5):
             pub.publish(make_signal(i))
-    with RedisPublisher(redis_server.url, name=live_name) as again:  # a restarted runner
+    with RedisPublisher(shared_redis.url, name=live_name) as again:  # a restarted runner
         for i in range(3, 8):
             again.publish(make_signal(i))
         assert (again.sent, again.already_delivered) == (3, 2)
-    ids = [e[0] for e in SignalReader(redis_server.url, name=live_name).read(count=100)]
+    ids = [e[0] for e in SignalReader(shared_redis.url, name=live_name).read(count=100)]
     assert ids == [make_signal(i).stream_id for i in range(8)]
-    with RedisPublisher(redis_server.url, name=live_name, reset=True) as fresh:
-        assert raw_client(redis_server.url).exists(f"btgym:{live_name}:stream") == 0
+    with RedisPublisher(shared_redis.url, name=live_name, reset=True) as fresh:
+        assert raw_client(shared_redis.url).exists(f"btgym:{live_name}:stream") == 0
         fresh.publish(make_signal(0))
         assert fresh.sent == 1
 
@@ -111,26 +111,26 @@ def test_unsent_signals_go_to_the_default_journal(redis_server, live_name, tmp_p
     assert [Signal.from_json(x).seq for x in lines] == [1, 2, 3]
 
 
-def test_reader_latest_expires_read_after_and_refuses_major_2(redis_server, live_name):
-    pub = RedisPublisher(redis_server.url, name=live_name, ttl_bars=1)
+def test_reader_latest_expires_read_after_and_refuses_major_2(shared_redis, live_name):
+    pub = RedisPublisher(shared_redis.url, name=live_name, ttl_bars=1)
     short = make_signal(0)
     short = Signal(
         **{**short.__dict__, "bar_close": short.bar_open + dt.timedelta(milliseconds=300)}
     )
     for i in range(1, 6):
         pub.publish(make_signal(i))
-    reader = SignalReader(redis_server.url, name=live_name)
+    reader = SignalReader(shared_redis.url, name=live_name)
     entries = reader.read()
     later = reader.read(after=entries[1][0])
     assert [e[0] for e in later] == [e[0] for e in entries[2:]]
     assert reader.read(after=entries[-1][0]) == []
     assert reader.read(after=entries[-1][0], block_ms=50) == []
     pub.close()
-    raw = raw_client(redis_server.url)
+    raw = raw_client(shared_redis.url)
     raw.delete(f"btgym:{live_name}:latest")
-    pub2 = RedisPublisher(redis_server.url, name=live_name + "s", ttl_bars=1)
+    pub2 = RedisPublisher(shared_redis.url, name=live_name + "s", ttl_bars=1)
     pub2.publish(short)  # a 300 ms bar: latest lives 300 ms
-    r2 = SignalReader(redis_server.url, name=live_name + "s")
+    r2 = SignalReader(shared_redis.url, name=live_name + "s")
     wait_for(lambda: r2.latest() is None, timeout=10, what="latest to expire")
     pub2.close()
     data = json.loads(make_signal(9).to_json())

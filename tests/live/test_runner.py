@@ -43,21 +43,21 @@ def stream(url, name):
 
 
 def test_replay_300_bars_subscriber_heartbeat_and_schema(
-    redis_server, live_name, model_dirs, eurusd
+    shared_redis, live_name, model_dirs, eurusd
 ):
-    reader = SignalReader(redis_server.url, name=live_name)
+    reader = SignalReader(shared_redis.url, name=live_name)
     pushed = reader.subscribe(timeout=30)
     got = Collector(lambda add: [add(s) for _, s in zip(range(300), pushed)])
     got.start()
     start = at(eurusd, "2017-01-16T10:00")
-    runner = model_runner(model_dirs["mlp20"], redis_server.url, live_name, eurusd, start, 300)
+    runner = model_runner(model_dirs["mlp20"], shared_redis.url, live_name, eurusd, start, 300)
     stats = runner.run()
     assert stats.exit_code == 0 and stats.bars == stats.signals == 300
-    entries = stream(redis_server.url, live_name)
+    entries = stream(shared_redis.url, live_name)
     closes = (eurusd.index[start : start + 300] + MIN) // 1_000_000 + 5 * 3_600_000  # EST → UTC
     assert [e[0] for e in entries] == [f"{c}-0" for c in closes]
     assert [s.seq for _, s in entries] == list(range(1, 301))
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = redis.Redis.from_url(shared_redis.url)
     assert 0 < raw.pttl(f"btgym:{live_name}:latest") <= 3 * 60_000
     assert reader.latest().seq == 300
     got.join(30)
@@ -73,19 +73,19 @@ def test_replay_300_bars_subscriber_heartbeat_and_schema(
 
 
 def test_histdata_clock_to_utc_and_refusal_without_clock(
-    redis_server, live_name, model_dirs, eurusd
+    shared_redis, live_name, model_dirs, eurusd
 ):
-    runner = model_runner(model_dirs["tiny"], redis_server.url, live_name, eurusd, 0, 3, history=0)
+    runner = model_runner(model_dirs["tiny"], shared_redis.url, live_name, eurusd, 0, 3, history=0)
     assert runner.target.warmup_bars == 1
     runner.run()
-    first = stream(redis_server.url, live_name)[0][1].to_dict()
+    first = stream(shared_redis.url, live_name)[0][1].to_dict()
     assert first["bar_open"] == "2017-01-02T07:00:00.000Z"
     assert first["bar_close"] == "2017-01-02T07:01:00.000Z"
     jsonschema.validate(first, json_schema())
     with pytest.raises(ConfigError, match="pass --timezone; HistData is Etc/GMT\\+5, or UTC"):
         model_runner(
             model_dirs["tiny"],
-            redis_server.url,
+            shared_redis.url,
             live_name + "x",
             eurusd,
             0,
@@ -96,7 +96,7 @@ def test_histdata_clock_to_utc_and_refusal_without_clock(
 
 
 def test_parity_with_batch_features_and_offline_predictions(
-    redis_server, live_name, model_dirs, eurusd, eurusd_path
+    shared_redis, live_name, model_dirs, eurusd, eurusd_path
 ):
     from btgym.features import compute_features
 
@@ -107,7 +107,7 @@ def test_parity_with_batch_features_and_offline_predictions(
         box: list = []
         runner = model_runner(
             model_dirs[key],
-            redis_server.url,
+            shared_redis.url,
             f"{live_name}{key}",
             eurusd,
             start,
@@ -149,13 +149,13 @@ def test_parity_with_batch_features_and_offline_predictions(
         del utc
 
 
-def test_weekend_gap_is_stale_and_nan_is_never_ok(redis_server, live_name, model_dirs, eurusd):
+def test_weekend_gap_is_stale_and_nan_is_never_ok(shared_redis, live_name, model_dirs, eurusd):
     start = at(eurusd, "2017-01-06T12:00")
     seen: list = []
     box: list = []
     runner = model_runner(
         model_dirs["mlp20"],
-        redis_server.url,
+        shared_redis.url,
         live_name,
         eurusd,
         start,
@@ -208,7 +208,7 @@ def test_redis_sigkill_mid_replay_loses_and_duplicates_nothing(
 
 
 def test_runner_restart_on_a_tailed_file_publishes_no_bar_twice(
-    redis_server, live_name, model_dirs, eurusd_path, tmp_path
+    shared_redis, live_name, model_dirs, eurusd_path, tmp_path
 ):
     lines = eurusd_path.read_text().splitlines(keepends=True)
     i0 = next(i for i, ln in enumerate(lines) if ln.startswith("20170116 100000"))
@@ -217,7 +217,7 @@ def test_runner_restart_on_a_tailed_file_publishes_no_bar_twice(
 
     def session(new_lines, from_start=False):
         src = TailSource(path, poll_interval=0.01, data_names=["EURUSD"], from_start=from_start)
-        pub = RedisPublisher(redis_server.url, name=live_name)
+        pub = RedisPublisher(shared_redis.url, name=live_name)
         runner = LiveRunner(
             ModelTarget.from_dir(model_dirs["mlp20"]), src, pub, timezone="Etc/GMT+5"
         )
@@ -242,7 +242,7 @@ def test_runner_restart_on_a_tailed_file_publishes_no_bar_twice(
     s3, pub3 = session(lines[i0 + 60 : i0 + 70], from_start=True)  # re-reads all of it
     assert (s1.signals, s2.signals) == (30, 30) and s1.exit_code == s2.exit_code == 0
     assert pub3.already_delivered >= 60
-    entries = stream(redis_server.url, live_name)
+    entries = stream(shared_redis.url, live_name)
     ids = [int(e[0].split("-")[0]) for e in entries]
     assert ids == sorted(set(ids)) and len(ids) == 70
     assert pub3.sent == 10 and s3.exit_code == 0  # only the new rows reached the stream
@@ -280,10 +280,10 @@ class BrokenAfter:
         return self.inner.update(bar)
 
 
-def test_ten_errors_in_a_row_stop_with_exit_1(redis_server, live_name, model_dirs, eurusd):
+def test_ten_errors_in_a_row_stop_with_exit_1(shared_redis, live_name, model_dirs, eurusd):
     start = at(eurusd, "2017-01-16T10:00")
     target = BrokenAfter(ModelTarget.from_dir(model_dirs["tiny"]), 5)
-    pub = RedisPublisher(redis_server.url, name=live_name)
+    pub = RedisPublisher(shared_redis.url, name=live_name)
     runner = LiveRunner(
         target,
         ReplaySource(bars=eurusd.slice(start, start + 100), speed=None),
@@ -293,7 +293,7 @@ def test_ten_errors_in_a_row_stop_with_exit_1(redis_server, live_name, model_dir
     )
     stats = runner.run()
     assert stats.exit_code == 1 and stats.bars == 15 and (stats.ok, stats.error) == (5, 10)
-    reader = SignalReader(redis_server.url, name=live_name)
+    reader = SignalReader(shared_redis.url, name=live_name)
     signals = [s for _, s in reader.read()]
     errors = [s for s in signals if s.status == "error"]
     assert len(errors) == 10 and errors[0].error.startswith("RuntimeError: model blew up")
@@ -301,7 +301,7 @@ def test_ten_errors_in_a_row_stop_with_exit_1(redis_server, live_name, model_dir
     assert reader.heartbeat().state == "error"
 
 
-def test_a_window_model_serves_its_last_rows(redis_server, live_name, eurusd, tmp_path):
+def test_a_window_model_serves_its_last_rows(shared_redis, live_name, eurusd, tmp_path):
     """A GRU over 3 consecutive feature rows: live probabilities equal offline
     ``predict_proba`` on ``make_windows`` of the batch features; a window over a gap is
     stale."""
@@ -330,7 +330,7 @@ def test_a_window_model_serves_its_last_rows(redis_server, live_name, eurusd, tm
     seen: list = []
     runner = model_runner(
         target_dir,
-        redis_server.url,
+        shared_redis.url,
         live_name,
         eurusd,
         start,
