@@ -13,7 +13,7 @@ def test_live_latency_smoke_writes_json(shared_data, tmp_path, model_dirs):
         [
             "--smoke",
             "--bars",
-            "120",
+            "60",
             "--data-dir",
             str(shared_data),
             "--out",
