@@ -123,6 +123,12 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[str, type, dict, str]]:
             {"row": 51},
             "fields",
         ),
+        "bad_date": (
+            _write(tmp_path, "baddate.csv", _set(base, 60, 0, "20170231 020000")),
+            DataParseError,
+            {"row": 61},
+            "bad datetime",
+        ),
         "quoted_broken": (_write(tmp_path, "quoted.csv", quoted_bad), DataParseError, {}, "field"),
     }
 
@@ -138,6 +144,7 @@ CASES = [
     "no_volume",
     "latin1",
     "short_row",
+    "bad_date",
     "quoted_broken",
 ]
 
@@ -196,6 +203,11 @@ def test_data_error_matrix(tmp_path, mode):
         finally:
             env.close()
     assert type(err.value) is SamplingError
+    with pytest.raises(ConfigError) as err:  # checked by the domain: in the child
+        btgym.BTgymEnv(server=mode, **env_kwargs(episode_duration={"days": -1}))
+    assert type(err.value) is ConfigError and "must not be negative" in str(err.value)
+    if mode == "process":
+        assert err.value.remote_type == "ConfigError" and err.value.__cause__ is not None
 
 
 @pytest.mark.parametrize("mode", MODES)
