@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,8 @@ def _loop(
     encode_cache: dict = {}
     refused = RateLimitedLog(log)
     max_frames = limits.max_frames + (1 if sessions is not None else 0)
+    single = sessions[0] if sessions is not None and len(sessions) == 1 else None
+    compare = hmac.compare_digest
     while True:
         try:
             frames = sock.recv_multipart(copy=copy_requests)
@@ -167,7 +170,12 @@ def _loop(
             if sessions is not None:
                 first = frames[0]
                 token = first if copy_requests else first.bytes
-                session = find_session(sessions, token) if len(frames) > 1 else None
+                if len(frames) < 2:
+                    session = None
+                elif single is not None:  # the env server: one session, one compare
+                    session = single if compare(single.token, token) else None
+                else:
+                    session = find_session(sessions, token)
                 if session is None:
                     raise SessionError(f"{name}: request without a valid session token")
                 frames = frames[1:]
