@@ -151,7 +151,7 @@ def policy_target(workdir: Path, n: int) -> Any:
 
     from btgym.algorithms.common.checkpoint import save_checkpoint
     from btgym.algorithms.common.policies import ActorCritic
-    from btgym.live.session import PolicyTarget
+    from btgym.live.policy import PolicyTarget
     from btgym.spaces import ActionDictSpace
     from btgym.strategy import StrategyConfig
 

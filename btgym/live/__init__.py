@@ -30,7 +30,7 @@ _LAZY = {
     "LiveRunner": "btgym.live.runner",
     "RunnerStats": "btgym.live.runner",
     "ModelTarget": "btgym.live.targets",
-    "PolicyTarget": "btgym.live.targets",
+    "PolicyTarget": "btgym.live.policy",
     "RedisURL": "btgym.live.redisurl",
     "TLSConfig": "btgym.live.redisurl",
     "parse_url": "btgym.live.redisurl",

@@ -292,7 +292,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from btgym.live.session import PolicyTarget
+    from btgym.live.policy import PolicyTarget
 
     _one_torch_thread(args.device)
 

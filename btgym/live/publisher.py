@@ -29,7 +29,6 @@ import collections
 import contextlib
 import os
 import random
-import re
 import socket
 import threading
 import time
@@ -38,51 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from btgym.errors import ConfigError, LiveBufferOverflowError, LiveConnectionError, LiveError
+from btgym.live.keys import LiveKeys, connection_errors, stream_ms
 from btgym.live.redisurl import RedisURL, TLSConfig, check_connection, make_client, parse_url
 from btgym.live.schema import STATES, Heartbeat, Signal, datetime_to_ms, now_utc
 from btgym.log import get_logger
 
 log = get_logger(__name__)
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _DRAIN_CHUNK = 256
 #: the last heartbeat (``stopped`` / ``error``) stays an hour: a bot tells a clean stop
 #: from a crash, whose heartbeat expires within 3 intervals
 FINAL_HEARTBEAT_TTL_MS = 3_600_000
-
-
-@dataclass(frozen=True)
-class LiveKeys:
-    """The redis names of one runner (prefix ``p``, runner ``name``)."""
-
-    latest: str
-    stream: str
-    channel: str
-    heartbeat: str
-    stats: str
-
-    @classmethod
-    def of(cls, prefix: str, name: str) -> LiveKeys:
-        for what, value in (("prefix", prefix), ("name", name)):
-            if not isinstance(value, str) or not NAME_RE.match(value):
-                raise ConfigError(f"live {what} {value!r} must match {NAME_RE.pattern}")
-        base = f"{prefix}:{name}"
-        return cls(f"{base}:latest", f"{base}:stream", base, f"{base}:heartbeat", f"{base}:stats")
-
-    def all(self) -> tuple[str, ...]:
-        return (self.latest, self.stream, self.heartbeat, self.stats)
-
-
-def stream_ms(entry_id: Any) -> int:
-    """The millisecond part of a stream id (``b"1483340460000-0"`` → 1483340460000)."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-    return int(text.split("-")[0])
-
-
-def _connection_errors() -> tuple[type[BaseException], ...]:
-    import redis
-
-    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
 @dataclass
@@ -157,7 +122,7 @@ class RedisPublisher:
         self.journal_path = Path(journal) if journal is not None else None
         self.default_journal = Path(f"btgym-live-{name}.jsonl")
         self._tls, self._timeout = tls, socket_timeout
-        self._errors = _connection_errors()
+        self._errors = connection_errors()
         self._client = make_client(self.url, tls=tls, socket_timeout=socket_timeout)
         check_connection(self._client, self.url)
         if reset:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from btgym.errors import ConfigError
-from btgym.live.publisher import LiveKeys, _connection_errors
+from btgym.live.keys import LiveKeys, connection_errors
 from btgym.live.redisurl import TLSConfig, check_connection, make_client, parse_url
 from btgym.live.schema import Heartbeat, Signal
 from btgym.log import get_logger
@@ -72,7 +72,7 @@ class SignalReader:
         self.backoff, self.max_retry_s = backoff, max_retry_s
         self.socket_timeout = socket_timeout
         self._tls = tls
-        self._errors = _connection_errors()
+        self._errors = connection_errors()
         self._client = make_client(self.url, tls=tls, socket_timeout=socket_timeout)
         check_connection(self._client, self.url)
         self.reconnects = 0

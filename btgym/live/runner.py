@@ -83,7 +83,7 @@ class LiveRunner:
 
     Args:
         target: a :class:`~btgym.live.targets.ModelTarget` or
-            :class:`~btgym.live.session.PolicyTarget`.
+            :class:`~btgym.live.policy.PolicyTarget`.
         source: a bar source (:mod:`btgym.live.sources`).
         publisher: a :class:`~btgym.live.publisher.RedisPublisher`.
         name: the signals' ``name`` (default: the publisher's).

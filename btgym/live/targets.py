@@ -9,7 +9,7 @@ A target turns closed base bars into outputs of its own resolution:
   ``predict_proba`` / ``predict``. A model of resolution R on base bars of tf minutes
   publishes once per closed R-bar: at the base bar t where the as-of bin
   ``b*(t) = floor((t + tf) / R)·R − R`` advances (``features.md`` §3);
-- :class:`~btgym.live.session.PolicyTarget` (in :mod:`btgym.live.session`) runs a
+- :class:`~btgym.live.policy.PolicyTarget` (in :mod:`btgym.live.policy`) runs a
   trained A3C/PPO policy inside backtrader's own strategy and broker.
 
 Common protocol (what :class:`~btgym.live.runner.LiveRunner` uses): ``kind``,
@@ -295,9 +295,9 @@ class ModelTarget:
         pass
 
 
-def __getattr__(name: str) -> Any:  # PolicyTarget lives with the session it drives
+def __getattr__(name: str) -> Any:  # PolicyTarget (btgym.live.policy) imports backtrader
     if name == "PolicyTarget":
-        from btgym.live.session import PolicyTarget
+        from btgym.live.policy import PolicyTarget
 
         return PolicyTarget
     raise AttributeError(f"module 'btgym.live.targets' has no attribute {name!r}")

@@ -7,10 +7,10 @@ import pytest
 
 from btgym.datafeed import Episode, SampleMeta
 from btgym.errors import CheckpointError
+from btgym.live.policy import PolicyTarget, configs_from_env_kwargs
 from btgym.live.publisher import RedisPublisher
 from btgym.live.reader import SignalReader
 from btgym.live.runner import LiveRunner
-from btgym.live.session import PolicyTarget, configs_from_env_kwargs
 from btgym.live.sources import ReplaySource
 
 from .policies import ENV_KWARGS, make_checkpoint
