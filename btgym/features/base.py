@@ -13,6 +13,7 @@ label (``lookforward(n)``) at t reads rows t … t+n.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -419,7 +420,14 @@ def as_feature(f: Feature | str | Mapping[str, Any]) -> Feature:
     if isinstance(f, Feature):
         return f
     if isinstance(f, str):
-        return Feature.parse(f)
+        return _parse_cached(f)
     if isinstance(f, Mapping):
         return Feature.from_dict(f)
     raise FeatureSpecError(f"not a feature: {f!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(name: str) -> Feature:
+    """:meth:`Feature.parse` once per name (features are immutable, so equal objects can
+    be shared; a name that fails is parsed, and fails, again)."""
+    return Feature.parse(name)
