@@ -220,7 +220,7 @@ def make_client(
     except ImportError as exc:  # pragma: no cover - the extra is in the test deps
         from btgym.errors import MissingExtraError
 
-        raise MissingExtraError("redis", "live", "the live bridge")) from exc
+        raise MissingExtraError("redis", "live", "the live bridge") from exc
     kw = url.client_kwargs(tls=tls, socket_timeout=socket_timeout)
     return redis.Redis(**kw, retry=Retry(NoBackoff(), 0))
 
