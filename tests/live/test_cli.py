@@ -117,6 +117,25 @@ def test_live_model_from_a_users_source_factory(shared_redis, live_name, model_d
     assert code == 0
     assert "20 bars, 20 signals" in capsys.readouterr().err
     assert SignalReader(shared_redis.url, name=live_name).latest().seq == 20
+    again = [
+        "live",
+        "model",
+        str(model_dirs["tiny"]),
+        "--source",
+        "tests.live.feeds:eurusd_feed",
+        "--redis",
+        shared_redis.url,
+        "--name",
+        live_name,
+        "--timezone",
+        "Etc/GMT+5",
+        "-q",
+    ]
+    assert main(again) == 0  # the same bars again: already in the stream, nothing new
+    assert len(SignalReader(shared_redis.url, name=live_name).read()) == 20
+    assert main([*again, "--reset"]) == 0  # keys deleted first: published afresh
+    entries = SignalReader(shared_redis.url, name=live_name).read()
+    assert len(entries) == 20 and entries[0][1].seq == 1
 
 
 def test_sigterm_finishes_flushes_and_exits_0(

@@ -197,3 +197,13 @@ def test_tls_connection(live_name, tmp_path):
             )
     finally:
         server.stop()
+
+
+def test_an_outage_longer_than_max_outage_s_is_a_named_error(redis_server, live_name):
+    pub = RedisPublisher(redis_server.url, name=live_name, max_outage_s=0.3, backoff=(0.05, 0.1))
+    redis_server.stop()
+    pub.publish(make_signal(0))
+    wait_for(lambda: pub._fatal is not None, what="the publisher to give up")
+    with pytest.raises(LiveConnectionError, match=r"unreachable for more than 0\.3 s"):
+        pub.publish(make_signal(1))
+    assert pub.close(flush_timeout=0.1) == 1
