@@ -164,3 +164,31 @@ def test_read_only_logdir_is_a_named_error_before_training(tmp_path):
         with pytest.raises(LogdirError):  # before any env or data server starts
             A3C(env_kwargs={"filename": "never-read.csv"}, logdir=ro / "run")
         assert os.listdir(ro) == []
+
+
+TB_FULL = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from btgym.algorithms.common.logger import MetricLogger
+    from btgym.errors import LogdirError
+    logger = MetricLogger(sys.argv[1])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    try:
+        for i in range(20_000):
+            logger.scalar("x/y", float(i), i)
+            if i % 1000 == 0:
+                logger.flush()
+        logger.close()
+    except LogdirError as exc:
+        print("LogdirError:", exc)
+    """
+)
+
+
+def test_tensorboard_writer_failure_is_a_named_error(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", TB_FULL, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert "LogdirError: TensorBoard writer for" in out.stdout, out.stdout + out.stderr
+    assert str(tmp_path) in out.stdout
