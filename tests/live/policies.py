@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 STATE_SHAPE = {
@@ -40,9 +41,13 @@ def make_checkpoint(path: Path, env_kwargs: dict | None = None, seed: int = 4) -
     from gymnasium import spaces
 
     obs_space = spaces.Dict({k: v.to_box() for k, v in cfg.state_shape.items()})
+    if kw.get("env_class") == "PortfolioEnv":  # weights [cash, *assets]
+        action_space = spaces.Box(0.0, 1.0, (len(kw["data_names"]) + 1,), dtype=np.float32)
+    else:
+        action_space = ActionDictSpace(kw["data_names"])
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        policy = ActorCritic(obs_space, ActionDictSpace(kw["data_names"]))
+        policy = ActorCritic(obs_space, action_space)
         with torch.no_grad():
             policy.pi.weight.mul_(300.0)
     payload = {

@@ -177,3 +177,81 @@ def test_encoder_leaves_stream_like_the_env_binds_them(
         for key in ("raw", "internal", "features", "features_valid"):
             np.testing.assert_allclose(lv[key], e[key], rtol=1e-6, atol=1e-7)
     assert abs(live_obs[-1][0].policy.broker_value - env_info["broker_value"]) <= 1e-9
+
+
+def test_portfolio_policy_over_two_assets_equals_the_env(
+    shared_redis, live_name, shared_data, tmp_path
+):
+    """PortfolioEnv weights over BTC and ETH (two backtrader feeds fed bar by bar)."""
+    from btgym.datafeed import load_bars
+
+    from .test_multi_asset import BTC_PARAMS
+
+    files = {a: str(shared_data / f"{a}_USD_hour_data.csv") for a in ("BTC", "ETH")}
+    bars = load_bars(files, parsing_params=BTC_PARAMS).slice(0, 200)
+    shape = {
+        "raw": {"shape": [30, 8], "low": 0.0, "high": 1e12, "dtype": "float32"},
+        "internal": {"shape": [7], "low": -100.0, "high": 100.0, "dtype": "float32"},
+    }
+    kw = {
+        "env_class": "PortfolioEnv",
+        "data_names": ["BTC", "ETH"],
+        "state_shape": shape,
+        "start_cash": 1e6,
+        "broker_commission": 0.001,
+        "drawdown_call": 90.0,
+        "target_call": 1000.0,
+        "timeframe": 60,
+    }
+    checkpoint = make_checkpoint(tmp_path / "pf.pt", kw)
+    from btgym.algorithms.evaluation import load_policy
+    from btgym.server.handle import InProcessHandle
+
+    strategy, broker, cls, _, _ = configs_from_env_kwargs(kw)
+    assert strategy.portfolio_actions
+    meta = SampleMeta(
+        type=0,
+        trial_num=0,
+        trial_type=0,
+        sample_num=0,
+        first_row=0,
+        source_row=0,
+        num_rows=len(bars),
+        timestamp=0.0,
+        last_timestamp=0.0,
+    )
+    handle = InProcessHandle(OneEpisode(Episode(bars, meta)), strategy, broker, strategy_class=cls)
+    policy = load_policy(checkpoint)
+    obs, info = handle.reset()
+    env_obs, env_w, state, start = [obs], [], None, True
+    while True:
+        action, state = policy.predict(obs, state, start, True)
+        start = False
+        env_w.append(handle.codec.encode(action))
+        obs, _, terminated, truncated, info = handle.step(action)
+        if terminated or truncated:
+            break
+        env_obs.append(obs)
+    env_obs.append(obs)  # the final observation (no action follows it)
+    handle.close()
+    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=200)
+    seen: list = []
+    runner = LiveRunner(
+        target,
+        ReplaySource(bars=bars.slice(29, 200), speed=None),
+        RedisPublisher(shared_redis.url, name=live_name),
+        timezone="UTC",
+        history=bars.slice(0, 29),
+        on_signal=lambda s: seen.append((s, target.last_obs)),
+    )
+    assert runner.run().exit_code == 0 and len(seen) == len(env_obs) == len(env_w) + 1
+    for e, (_, lv) in zip(env_obs, seen):
+        for key in ("raw", "internal"):
+            np.testing.assert_array_equal(e[key], lv[key])
+    live_w = [
+        np.array([s.policy.action[k] for k in ("default_cash", "BTC", "ETH")]) for s, _ in seen
+    ]
+    np.testing.assert_allclose(np.stack(live_w[:-1]), np.stack(env_w), rtol=0, atol=1e-12)
+    assert seen[-1][0].policy.done_reason == "end_of_data"
+    assert abs(seen[-1][0].policy.broker_value - info["broker_value"]) <= 1e-9
+    assert len({round(float(w[1]), 3) for w in env_w}) > 1  # the weights move
