@@ -261,6 +261,15 @@ class Address:
                 raise ConfigError(f"address {endpoint!r}: unknown part {key!r}")
         return cls(endpoint, token, curve, pid)
 
+    def with_host(self, host: str) -> Address:
+        """This address reached through ``host`` (a server bound to ``0.0.0.0`` is
+        reached at its node's IP from other nodes); the pid is dropped (another
+        machine cannot watch it)."""
+        if not self.endpoint.startswith("tcp://"):
+            raise ConfigError(f"only a tcp address has a host: {self.endpoint!r}")
+        port = self.endpoint.rsplit(":", 1)[1]
+        return Address(f"tcp://{host}:{port}", self.token, self.curve, None)
+
     def masked(self) -> str:
         """The endpoint alone, for logs and error messages (no credentials)."""
         return self.endpoint

@@ -86,6 +86,11 @@ def test_address_round_trip_and_errors():
     a = Address("tcp://10.0.0.1:5000", new_token(), keys, 42)
     assert Address.parse(str(a)) == a and a.masked() == "tcp://10.0.0.1:5000"
     assert Address.parse("ipc:///tmp/x.sock") == Address("ipc:///tmp/x.sock")
+    moved = a.with_host("192.168.1.7")
+    assert moved.endpoint == "tcp://192.168.1.7:5000" and moved.pid is None
+    assert moved.token == a.token and moved.curve == keys
+    with pytest.raises(ConfigError):
+        Address("ipc:///tmp/x.sock").with_host("h")
     with pytest.raises(ConfigError, match="unknown part"):
         Address.parse("ipc:///tmp/x.sock#admin=1")
     with pytest.raises(ConfigError):
