@@ -93,7 +93,12 @@ def test_live_model_refuses_without_clock_and_redacts(live_name, model_dirs, eur
         assert main([*args, wrong, "--timezone", "UTC"]) == 1
         err = capsys.readouterr().err
         assert "sekrit" not in err and "***" in err
-        assert main([*args, server.url, "--timezone", "UTC"]) == 0
+        loud = [a for a in args if a != "-q"]  # the status line and summary are printed
+        assert main([*loud, server.url, "--timezone", "UTC"]) == 0
+        err = capsys.readouterr().err
+        assert "5 bars, 5 signals" in err and "sekrit" not in err
+        hb = SignalReader(server.url, name=live_name).heartbeat()
+        assert "sekrit" not in hb.to_json()
     finally:
         server.stop()
 
