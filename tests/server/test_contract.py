@@ -109,15 +109,18 @@ def test_make_codec_per_env_kind():
 def test_sample_keys_are_the_data_sample_config_fields():
     import dataclasses
 
-    assert C.SAMPLE_KEYS == tuple(f.name for f in dataclasses.fields(DataSampleConfig))
+    assert tuple(f.name for f in dataclasses.fields(DataSampleConfig)) == C.SAMPLE_KEYS
 
 
 def test_every_sample_signature_is_the_schema():
     """DataSampleConfig is the one schema: every sample() takes exactly its fields."""
-    from btgym.datafeed import BTgymDataset, BTgymRandomDataDomain, BTgymSequentialDataDomain
+    from btgym.datafeed import (
+        BTgymDataset,
+        BTgymRandomDataDomain,
+        BTgymSequentialDataDomain,
+        Trial,
+    )
     from btgym.dataserver import DataClient
-
-    from btgym.datafeed import Trial
 
     for owner in (BTgymDataset, BTgymRandomDataDomain, BTgymSequentialDataDomain, Trial):
         params = [p for p in inspect.signature(owner.sample).parameters if p != "self"]
@@ -159,7 +162,7 @@ def test_unknown_sample_key_names_close_matches():
 def test_reset_options():
     assert C.reset_options(None) == ({}, {})
     assert C.reset_options({"episode_config": {"sample_type": 1}}) == ({}, {"sample_type": 1})
-    with pytest.raises(ConfigError, match="reset\\(options=...\\) must be a dict"):
+    with pytest.raises(ConfigError, match=r"reset\(options=\.\.\.\) must be a dict"):
         C.reset_options("x")
     with pytest.raises(UnknownKeywordError):
         C.reset_options({"episode": {}})
@@ -182,7 +185,7 @@ def test_illegal_transitions_raise_named_errors():
     state.after_step(True, False)
     assert state.phase is C.ENDED
     state.to(C.BROKEN)
-    with pytest.raises(IllegalTransitionError, match="broken.*running"):
+    with pytest.raises(IllegalTransitionError, match=r"broken.*running"):
         state.to(C.RUNNING)  # a broken server restarts through IDLE
     with pytest.raises(ResetNeededError, match="server failed"):
         state.require_running()

@@ -71,7 +71,8 @@ def test_step_reply_parsing():
     ints = [1_483_315_200_000_000_000, 3, 0, 1]
     row = pack_row(floats, ints)
     assert unpack_row(row) == (floats, ints)
-    payload = {"message": "a: BUY executed", "done": {"done_reason": "end_of_data", "bars_stepped": 2}}
+    done = {"done_reason": "end_of_data", "bars_stepped": 2}
+    payload = {"message": "a: BUY executed", "done": done}
     frames = wire.encode("obs", payload, {"raw": np.ones((2, 4), np.float32), "#r": row})
     reply = StepReply.from_message(wire.decode(frames), layout)
     assert reply.reward == 0.5 and reply.truncated and not reply.terminated
