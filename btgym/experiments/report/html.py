@@ -40,10 +40,10 @@ table{border-collapse:collapse;background:#fff;font-size:13px;width:100%}
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;white-space:nowrap}
 th{background:#eef1f5;cursor:pointer;user-select:none}th:hover{background:#dde3ea}
 td.num{text-align:right;font-family:monospace}td.err{color:#a00;white-space:normal;
-max-width:420px}tr:nth-child(even){background:#f7f8fa}
+max-width:300px}tr:nth-child(even){background:#f7f8fa}
 tr.failed td:nth-child(3){color:#a00;font-weight:bold}
 pre{background:#fff5f5;border:1px solid #f1c0c0;padding:8px;overflow-x:auto;font-size:12px}
-.note{color:#777;font-style:italic}
+.note{color:#777;font-style:italic}.scroll{overflow-x:auto}
 """
 
 SCRIPT = """
@@ -127,7 +127,10 @@ def _table(runs: Sequence[RunRecord], metrics: Any, split: str) -> str:
             else:
                 cells.append(f"<td>{_e(v)}</td>")
         body.append(f"<tr class='{_e(r.status)}'>{''.join(cells)}</tr>")
-    return f"<table id='runs'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (
+        f"<div class='scroll'><table id='runs'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def build_report(
@@ -200,7 +203,10 @@ def build_report(
                 f"{_img(S.rl_png(r, curve, equity), f'rl curves {r.id}')}</div>"
             )
 
-    parts.append("<h2>Runs</h2><p class='note'>click a column header to sort</p>")
+    parts.append(
+        f"<h2>Runs</h2><p class='note'>{_e(split)} metrics (RL: test episodes); click a "
+        "column header to sort</p>"
+    )
     parts.append(_table(records, metrics, split))
     failed = [r for r in records if r.status == "failed"]
     if failed:

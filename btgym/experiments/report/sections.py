@@ -207,6 +207,15 @@ def rl_data(run: RunRecord, metrics: Any) -> tuple[Any, Any]:
     return curve, equity
 
 
+#: short column titles of the run table
+LABELS = {
+    "mean_return": "return",
+    "mean_broker_value": "broker value",
+    "mean_max_drawdown": "max dd",
+    "log_loss": "log loss",
+    "pnl_sharpe": "pnl sharpe",
+}
+
 KEY_METRICS = {
     "supervised": ("acc", "log_loss", "pnl_sharpe", "mse", "r2"),
     "rl": ("mean_return", "mean_broker_value", "mean_max_drawdown"),
@@ -234,13 +243,14 @@ def table_rows(
     for row in summ.itertuples(index=False):
         if row.split == split or (row.split == "test" and row.key.startswith("mean_")):
             lookup[(row.run_id, row.key)] = row.value
+    keys = [k for k in keys if any((r.id, k) in lookup for r in runs)]  # no empty columns
     header = [
         "run",
         "kind",
         "status",
         "unit",
         "model",
-        *[f"{split} {k}" for k in keys],
+        *[LABELS.get(k, k) for k in keys],
         "duration s",
         "error",
     ]
