@@ -48,14 +48,14 @@ def reference_features() -> list:
     ]
 
 
-def train(path: Path, bars: Bars, features: list, label, hidden=(64, 64), epochs: int = 3) -> Path:
+def train(path: Path, bars: Bars, features: list, label, hidden=(64, 64), epochs: int = 1) -> Path:
     from btgym.features import FeatureLabelSet
     from btgym.models import MLPClassifier
 
     fls = FeatureLabelSet(features, [label])
     ds = fls.split(
         bars,
-        train=("2017-01-03", "2017-01-06"),
+        train=("2017-01-03", "2017-01-05"),
         test=("2017-01-06", "2017-01-07"),
         task="classification",
     )

@@ -156,22 +156,22 @@ def test_encoder_leaves_stream_like_the_env_binds_them(
 
     kw = dict(ENV_KWARGS, encoders=[feature_encoder_dict(eurusd)])
     checkpoint = make_checkpoint(tmp_path / "enc.pt", kw)
-    bars = slice600.slice(0, 300)
+    bars = slice600.slice(0, 180)
     env_obs, env_actions, env_info = env_episode(bars, checkpoint, kw)
-    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=300)
+    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=180)
     target.bind(1, ("EURUSD",))
     assert target.time_dim == 30  # the raw window (the encoder needs 17 bars)
     live_obs: list = []
     runner = LiveRunner(
         target,
-        ReplaySource(bars=bars.slice(29, 300), speed=None),
+        ReplaySource(bars=bars.slice(29, 180), speed=None),
         RedisPublisher(shared_redis.url, name=live_name),
         timezone="UTC",
         history=bars.slice(0, 29),
         on_signal=lambda s: live_obs.append((s, target.last_obs)),
     )
     assert runner.run().exit_code == 0
-    assert len(live_obs) == len(env_obs) == 271
+    assert len(live_obs) == len(env_obs) == 151
     assert [s.policy.action["EURUSD"] for s, _ in live_obs] == env_actions
     for e, (_, lv) in zip(env_obs, live_obs):
         for key in ("raw", "internal", "features", "features_valid"):
@@ -188,7 +188,7 @@ def test_portfolio_policy_over_two_assets_equals_the_env(
     from .test_multi_asset import BTC_PARAMS
 
     files = {a: str(shared_data / f"{a}_USD_hour_data.csv") for a in ("BTC", "ETH")}
-    bars = load_bars(files, parsing_params=BTC_PARAMS).slice(0, 200)
+    bars = load_bars(files, parsing_params=BTC_PARAMS).slice(0, 130)
     shape = {
         "raw": {"shape": [30, 8], "low": 0.0, "high": 1e12, "dtype": "float32"},
         "internal": {"shape": [7], "low": -100.0, "high": 100.0, "dtype": "float32"},
@@ -234,11 +234,11 @@ def test_portfolio_policy_over_two_assets_equals_the_env(
         env_obs.append(obs)
     env_obs.append(obs)  # the final observation (no action follows it)
     handle.close()
-    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=200)
+    target = PolicyTarget.from_checkpoint(checkpoint, session_bars=130)
     seen: list = []
     runner = LiveRunner(
         target,
-        ReplaySource(bars=bars.slice(29, 200), speed=None),
+        ReplaySource(bars=bars.slice(29, 130), speed=None),
         RedisPublisher(shared_redis.url, name=live_name),
         timezone="UTC",
         history=bars.slice(0, 29),
