@@ -154,6 +154,7 @@ class BatchEpisodes:
         self._default_reward = self.hooks.default("get_reward")
         self._default_internal = self.hooks.default("get_internal_state")
         self._has_done_hook = not self.hooks.default("get_done")
+        self._entry: tuple | None = None
         meta = strategy.state_shape.get("metadata")
         self._meta_obs = None
         if meta is not None and self.hooks.default("get_metadata_state") and meta.shape == (5,):
@@ -248,7 +249,7 @@ class BatchEpisodes:
         if self.backend == "numba":
             acts = np.ascontiguousarray(codes, np.float64 if self.portfolio else np.int64)
             br = self.broker
-            kern.step_kernel(
+            args = (
                 self.F,
                 self.I,
                 br.size,
@@ -269,6 +270,7 @@ class BatchEpisodes:
                 self.terminated,
                 self.truncated,
             )
+            self._kernel(args)(*args)
         else:
             self._step_numpy(codes, a)
         if active is None:
@@ -286,6 +288,23 @@ class BatchEpisodes:
                 reason = self.reason
                 self.terminated = (reason >= 1) & (reason <= 3)
                 self.truncated = reason == 4
+
+    def _kernel(self, args: tuple) -> Any:
+        """The compiled kernel for these argument types, called past numba's type
+        dispatch (the arrays are reallocated when they grow: look it up again then)."""
+        key = (args[7].shape, args[9].dtype, args[10] is self._all)
+        if self._entry is not None and self._entry[0] == key:
+            return self._entry[1]
+        fn = kern.step_kernel
+        try:
+            sig = tuple(fn.typeof_pyval(x) for x in args)
+            if sig not in fn.overloads:
+                fn.compile(sig)
+            entry = fn.overloads[sig].entry_point
+        except Exception:  # pragma: no cover - any numba internals change: dispatch
+            entry = fn
+        self._entry = (key, entry)
+        return entry
 
     def _step_numpy(self, codes: np.ndarray, active: np.ndarray) -> None:
         lanes = self._lanes
