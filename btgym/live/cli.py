@@ -55,6 +55,13 @@ def add_live_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="bars per live session (default 1440)",
     )
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: greedy)")
+    p.add_argument(
+        "--trust",
+        action="append",
+        metavar="MODULE:CLASS",
+        help="allow a class the checkpoint names (e.g. a custom strategy): a checkpoint "
+        "never imports code you did not name",
+    )
     _runner_args(p)
     p.set_defaults(func=cmd_policy)
 
@@ -301,6 +308,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         device=args.device,
         deterministic=not args.stochastic,
         session_bars=args.session_bars,
+        trusted_classes=tuple(args.trust or ()),
     )
     path = Path(args.checkpoint)
     default = path.name if path.is_dir() else path.parent.name or path.stem

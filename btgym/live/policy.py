@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -33,27 +32,31 @@ from btgym.strategy import FINISH, BrokerConfig, BTgymBaseStrategy, StrategyConf
 log = get_logger(__name__)
 
 
-def _resolve_strategy(value: Any) -> type:
+def _resolve_strategy(value: Any, trusted: tuple = (), source: str = "the checkpoint") -> type:
+    """The strategy class a checkpoint names: btgym's own, or one the user trusts.
+
+    A checkpoint is data and never chooses code (``docs/security.md``): a
+    ``"module:Class"`` name resolves only through btgym's registry or the user's
+    allow-list (``btgym live policy --trust module:Class`` / ``trusted_classes=``).
+    """
+    from btgym.algorithms.common.checkpoint import STRATEGY_CLASSES, trusted_class
+
     if value is None:
         return BTgymBaseStrategy
-    if isinstance(value, type):
-        cls = value
-    else:
-        module, _, attr = str(value).partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise CheckpointError(
-                f"strategy {value!r} is not an importable 'module:Class'"
-            ) from exc
+    cls = value if isinstance(value, type) else trusted_class(
+        value, "strategy", STRATEGY_CLASSES, trusted, source
+    )
     if not (isinstance(cls, type) and issubclass(cls, BTgymBaseStrategy)):
         raise CheckpointError(f"strategy {value!r} is not a BTgymBaseStrategy subclass")
     return cls
 
 
-def configs_from_env_kwargs(env_kwargs: dict[str, Any]) -> tuple[Any, Any, type, tuple, Any]:
+def configs_from_env_kwargs(
+    env_kwargs: dict[str, Any], trusted: tuple = (), source: str = "the checkpoint"
+) -> tuple[Any, Any, type, tuple, Any]:
     """``(StrategyConfig, BrokerConfig, strategy class, data names, DataConfig)`` of a
-    checkpoint's ``env_kwargs``, routed like ``BTgymEnv`` routes them."""
+    checkpoint's ``env_kwargs``, routed like ``BTgymEnv`` routes them; a strategy named
+    by the checkpoint resolves only if btgym or ``trusted`` has it."""
     from btgym.envs.keywords import route
     from btgym.envs.wiring import COMPONENTS, ENV_KEYWORDS
 
@@ -81,7 +84,8 @@ def configs_from_env_kwargs(env_kwargs: dict[str, Any]) -> tuple[Any, Any, type,
         strat_kw.setdefault("portfolio_actions", True)
     strategy = StrategyConfig(**strat_kw)
     broker = BrokerConfig(**parts["broker"])
-    return strategy, broker, _resolve_strategy(parts["env"].get("strategy")), names, data
+    strategy_class = _resolve_strategy(parts["env"].get("strategy"), tuple(trusted), source)
+    return strategy, broker, strategy_class, names, data
 
 
 class PolicyTarget:
@@ -159,6 +163,7 @@ class PolicyTarget:
         deterministic: bool = True,
         session_bars: int = 1440,
         torch_threads: int | None = None,
+        trusted_classes: tuple | list = (),
     ) -> PolicyTarget:
         """Policy and env of an A3C/PPO checkpoint (file or run logdir).
 
@@ -190,7 +195,9 @@ class PolicyTarget:
         policy = ActorCritic.from_spec(ckpt["policy_spec"])
         policy.load_state_dict(ckpt["model"])
         policy = policy.to(dev).eval()
-        strategy, broker, strategy_class, names, data = configs_from_env_kwargs(env_kwargs)
+        strategy, broker, strategy_class, names, data = configs_from_env_kwargs(
+            env_kwargs, tuple(trusted_classes), source=f"checkpoint {file}"
+        )
         params = data.parsing_params
         clock = (
             params.get("timezone")

@@ -12,6 +12,7 @@ from btgym.live.publisher import RedisPublisher
 from btgym.live.reader import SignalReader
 from btgym.live.runner import LiveRunner
 from btgym.live.sources import ReplaySource
+from btgym.strategy import BTgymBaseStrategy
 
 from .policies import ENV_KWARGS, make_checkpoint
 
@@ -147,6 +148,37 @@ def test_checkpoint_without_env_kwargs_is_refused(tmp_path):
     )
     with pytest.raises(CheckpointError, match="env_kwargs"):
         PolicyTarget.from_checkpoint(tmp_path / "b.pt")
+
+
+class TrustedStrategy(BTgymBaseStrategy):
+    """A user's strategy: resolvable only when the user names it."""
+
+
+def test_a_checkpoint_never_chooses_the_strategy_code(tmp_path):
+    """Issue 9's rule holds for live policies: a ``module:Class`` stored in a checkpoint is
+    never imported unless the user trusts it; ``logging:FileHandler`` must stay unbuilt."""
+    import torch
+
+    from btgym.algorithms.common.checkpoint import save_checkpoint
+
+    good = make_checkpoint(tmp_path / "a.pt")
+    data = torch.load(good, weights_only=True)
+    payload = {k: v for k, v in data.items() if k not in ("format", "version")}
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    payload["env_kwargs"] = {**payload["env_kwargs"], "strategy": "logging:FileHandler"}
+    save_checkpoint(tmp_path / "foreign.pt", payload)
+    with pytest.raises(CheckpointError, match=r"logging:FileHandler.*--trust|trust"):
+        PolicyTarget.from_checkpoint(tmp_path / "foreign.pt")
+    assert victim.read_text() == "keep me"
+
+    name = f"{__name__}:TrustedStrategy"
+    payload["env_kwargs"] = {**payload["env_kwargs"], "strategy": name}
+    save_checkpoint(tmp_path / "custom.pt", payload)
+    with pytest.raises(CheckpointError, match="TrustedStrategy"):
+        PolicyTarget.from_checkpoint(tmp_path / "custom.pt")
+    target = PolicyTarget.from_checkpoint(tmp_path / "custom.pt", trusted_classes=[name])
+    assert issubclass(target.strategy_class, TrustedStrategy)
 
 
 def test_encoder_leaves_stream_like_the_env_binds_them(
