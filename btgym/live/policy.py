@@ -43,8 +43,10 @@ def _resolve_strategy(value: Any, trusted: tuple = (), source: str = "the checkp
 
     if value is None:
         return BTgymBaseStrategy
-    cls = value if isinstance(value, type) else trusted_class(
-        value, "strategy", STRATEGY_CLASSES, trusted, source
+    cls = (
+        value
+        if isinstance(value, type)
+        else trusted_class(value, "strategy", STRATEGY_CLASSES, trusted, source)
     )
     if not (isinstance(cls, type) and issubclass(cls, BTgymBaseStrategy)):
         raise CheckpointError(f"strategy {value!r} is not a BTgymBaseStrategy subclass")
