@@ -15,7 +15,10 @@ from btgym.errors import MissingExtraError
 
 @pytest.fixture
 def no_ray(monkeypatch):
-    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    """As if Ray were not installed (also where other tests imported it already)."""
+    for name in [m for m in sys.modules if m == "ray" or m.startswith("ray.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "ray", None)
 
 
 def test_importing_the_backend_and_the_cli_does_not_import_ray():
