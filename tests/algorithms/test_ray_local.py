@@ -161,7 +161,7 @@ def test_cli_train_backend_ray(ray_local, tmp_path, capsys):
     from btgym.cli import main
 
     argv = ["train", "--backend", "ray", "--workers", "2", "--steps", "200", "--no-image"]
-    argv += ["--logdir", str(tmp_path), "--server", "inprocess", "--seed", "0"]
+    argv += ["--logdir", str(tmp_path), "--seed", "0"]  # process-mode servers in the actors
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "A3C done" in out and (tmp_path / "checkpoint.pt").is_file()
