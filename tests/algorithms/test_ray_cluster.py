@@ -61,6 +61,38 @@ def test_distributed_a3c_on_two_nodes_reaches_half_the_oracle(cluster, tmp_path)
     assert agent >= 0.5 * oracle, f"A3C on Ray: {agent:.3g} vs oracle {oracle:.3g}"
 
 
+def test_shared_curve_data_server_feeds_workers_on_two_nodes(cluster, tmp_path):
+    """``data="shared"``: one data server on the driver, over TCP with CURVE, serves the
+    workers of both nodes: one global time and one broadcast for the run."""
+    seen: dict[str, object] = {}
+
+    def callback(progress):
+        if algo.pool is not None and "infos" not in seen and progress.steps > 100:
+            seen["nodes"] = {i["node_id"] for i in algo.pool.info}
+            seen["address"] = algo.envs.shared_address
+            seen["infos"] = algo._data_infos()
+            seen["broadcast"] = algo.broadcast({"regime": "calm"})
+
+    algo = RayA3C(
+        env_kwargs=ray_env_kwargs(),
+        logdir=tmp_path,
+        num_workers=2,
+        total_steps=600,
+        seed=0,
+        ray_config={"data": "shared"},
+    )
+    with algo:
+        result = algo.train(callback=callback)
+    assert result.steps >= 600 and "infos" in seen
+    assert len(seen["nodes"]) == 2
+    assert seen["address"].startswith("tcp://") and "curve=" in seen["address"]
+    (info,) = seen["infos"]
+    assert info["served_by_type"].get("0", 0) >= 2  # both workers' first trials, at least
+    assert info["global_time"] is not None
+    assert [b["message"] for b in seen["broadcast"]] == [{"regime": "calm"}]
+    assert algo.envs.shared_server is None  # stopped with the run
+
+
 def _sample_len(address: str, timeout: float) -> int | str:
     """On a worker node: one trial's length through ``address``, or the error's class."""
     from btgym.dataserver import DataClient

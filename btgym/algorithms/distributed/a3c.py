@@ -26,7 +26,6 @@ from btgym.algorithms.common.training import (
 )
 from btgym.algorithms.distributed.base import RayTrainerMixin, weights_of
 from btgym.algorithms.distributed.pool import WorkerPool
-from btgym.algorithms.distributed.runtime import ray_session
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -63,8 +62,7 @@ class RayA3C(RayTrainerMixin, A3C):
         Raises:
             WorkerLostError: a worker died more than ``max_restarts`` times.
         """
-        with ray_session(self.ray_config) as ray:
-            self._ray = ray
+        with self._ray_run():
             return super().train(total_steps, resume=resume, callback=callback)
 
     def _run_class(self) -> type[_ChiefRun]:

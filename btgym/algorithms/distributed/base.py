@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from btgym.algorithms.common.device import resolve_device
 from btgym.algorithms.common.envs import EnvFn
 from btgym.algorithms.distributed.config import RayConfig
 from btgym.algorithms.distributed.envs import RayEnvGroup
+from btgym.algorithms.distributed.runtime import ray_session
 
 
 class RayTrainerMixin:
@@ -68,6 +70,18 @@ class RayTrainerMixin:
     def envs_per_worker(self) -> int:
         return 1
 
+    @contextlib.contextmanager
+    def _ray_run(self) -> Iterator[Any]:
+        """Ray for one ``train`` call (and the shared data server with ``data="shared"``)."""
+        with ray_session(self.ray_config) as ray:
+            self._ray = ray
+            if self.ray_config.data == "shared":
+                self.envs.start_shared(ray.util.get_node_ip_address(), self.config.seed)
+            try:
+                yield ray
+            finally:
+                self.envs.close()
+
     def global_time(self) -> int | None:
         """The run's global time (ns): the latest over the workers' data servers
         (``None`` before any data was served, or with ``env_fns``). While training only."""
@@ -76,13 +90,20 @@ class RayTrainerMixin:
         return int(max(times)) if times else None
 
     def broadcast(self, message: Any, timestamp: Any = None) -> list[dict[str, Any] | None]:
-        """Set the broadcast message on every worker's data server (while training)."""
+        """Set the broadcast message on every worker's data server, or on the shared one
+        (while training)."""
         pool = self._live_pool()
+        if self.envs.shared_server is not None:
+            with self.envs.shared_server.client() as client:
+                return [client.set_broadcast(message, timestamp)]
         refs = [pool.call(i, "set_broadcast", message, timestamp) for i in range(pool.n)]
         return list(pool.ray.get(refs, timeout=60))
 
     def _data_infos(self) -> list[dict[str, Any] | None]:
         pool = self._live_pool()
+        if self.envs.shared_server is not None:
+            with self.envs.shared_server.client() as client:
+                return [client.info()]
         return list(pool.ray.get([pool.call(i, "data_info") for i in range(pool.n)], timeout=60))
 
     def _live_pool(self) -> Any:

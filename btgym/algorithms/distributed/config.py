@@ -8,8 +8,9 @@ from typing import Any
 
 from btgym.errors import ConfigError, check_keywords
 
-#: how workers get their data: each worker actor owns one data server (see :mod:`.envs`)
-DATA_MODES = ("per_worker",)
+#: how workers get their data (see :mod:`.envs`): each worker actor owns a data server,
+#: or all share the driver's, over TCP with CURVE
+DATA_MODES = ("per_worker", "shared")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,8 +29,11 @@ class RayConfig:
             meanwhile without it (its rollout in flight is lost) and fails with
             :class:`~btgym.errors.WorkerLostError` once a worker is gone for good.
         restart_timeout: seconds to wait for a restarting worker before giving up on it.
-        data: ``"per_worker"``: each worker actor runs its own data server, seeded from
-            the run seed's ``SeedSequence.spawn`` (see ``docs/scaling.md``).
+        data: ``"per_worker"`` (default): each worker actor runs its own data server,
+            seeded from the run seed's ``SeedSequence.spawn``; ``"shared"``: one data
+            server on the driver serves every worker over TCP, authenticated and
+            encrypted with CURVE (keys made per run): one global time and broadcast for
+            the whole run (see ``docs/scaling.md``).
         worker_timeout: seconds for a worker to build its envs (first call).
     """
 

@@ -23,6 +23,7 @@ trainers' ``broadcast()`` fans it out to all of them before returning.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,12 +86,43 @@ class RayEnvGroup:
                 )
             self.fns = fns
         self.seeds = data_seeds((self.env_kwargs or {}).get("seed", seed), n_workers)
+        #: ``data="shared"``: the driver's CURVE data server while training
+        self.shared_server: Any = None
+        self.shared_address: str | None = None
+
+    def start_shared(self, host_ip: str, seed: int | None) -> str:
+        """``data="shared"``: start one data server here for every worker, over TCP on all
+        interfaces with CURVE (this run's keys; see :mod:`btgym.dataserver.process`).
+
+        Returns:
+            The address workers connect to (``host_ip``, session token, client keys: a
+            credential; it travels to the workers inside Ray only).
+        """
+        if self.env_kwargs is None:
+            raise ConfigError("RayConfig(data='shared') needs env_kwargs, not env_fns")
+        from btgym.comm.session import Address
+        from btgym.dataserver import DataServerConfig, DataServerProcess
+        from btgym.envs.wiring import EnvSetup
+
+        kw = dict(self.env_kwargs)
+        kw.pop("env_class", None)
+        seed = kw.pop("seed", seed)
+        setup = EnvSetup.build(kw)
+        source = setup.domain if setup.domain is not None else setup.configs["data"]
+        config = DataServerConfig(transport="tcp", host="0.0.0.0", allow_remote=True)
+        self.shared_server = DataServerProcess(source, config, seed=seed)
+        bound = Address.parse(self.shared_server.start())
+        port = bound.endpoint.rsplit(":", 1)[1]
+        self.shared_address = str(Address(f"tcp://{host_ip}:{port}", bound.token, bound.curve))
+        return self.shared_address
 
     def worker_spec(self, i: int) -> dict[str, Any]:
         """What worker ``i`` needs to build its envs (travels to the actor)."""
         k = self.envs_per_worker
         if self.fns is not None:
             return {"fns": self.fns[i * k : (i + 1) * k]}
+        if self.shared_address is not None:
+            return {"kwargs": self.env_kwargs, "data_address": self.shared_address, "n": k}
         return {"kwargs": self.env_kwargs, "data_seed": self.seeds[i], "n": k}
 
     def spaces(self) -> tuple[gym.Space, gym.Space]:
@@ -102,7 +134,10 @@ class RayEnvGroup:
             env.close()
 
     def close(self) -> None:
-        """Nothing is shared on the driver."""
+        """Stop the shared data server (``data="shared"``; idempotent)."""
+        server, self.shared_server, self.shared_address = self.shared_server, None, None
+        if server is not None:
+            server.stop()
 
 
 class WorkerEnvs:
@@ -118,6 +153,14 @@ class WorkerEnvs:
         kw = dict(spec["kwargs"])
         kw.pop("seed", None)
         cls = resolve_env_class(kw.pop("env_class", None))
+        if "data_address" in spec:  # the driver's shared (CURVE) data server
+            kw = {k: v for k, v in kw.items() if k != "dataset"}
+            addr = spec["data_address"]
+            self.fns = [
+                functools.partial(cls, data_master=False, data_address=addr, **kw)
+                for _ in range(int(spec["n"]))
+            ]
+            return
         seed = (int(spec["data_seed"]) + seed_offset) % 2**32
         self._owner = make_env_fns(int(spec["n"]), env_class=cls, seed=seed, **kw)
         self.fns = list(self._owner)

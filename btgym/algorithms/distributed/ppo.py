@@ -22,7 +22,6 @@ from btgym.algorithms.common.seeding import Stream
 from btgym.algorithms.common.training import ProgressCallback, TrainResult
 from btgym.algorithms.distributed.base import RayTrainerMixin, weights_of
 from btgym.algorithms.distributed.pool import WorkerPool
-from btgym.algorithms.distributed.runtime import ray_session
 from btgym.algorithms.ppo.ppo import PPO, _leaf, _PPORun
 from btgym.errors import ConfigError
 from btgym.log import get_logger
@@ -66,8 +65,7 @@ class RayPPO(RayTrainerMixin, PPO):
         callback: ProgressCallback | None = None,
     ) -> TrainResult:
         """As :meth:`btgym.algorithms.PPO.train` (see :meth:`RayA3C.train` for deaths)."""
-        with ray_session(self.ray_config) as ray:
-            self._ray = ray
+        with self._ray_run():
             return super().train(total_steps, resume=resume, callback=callback)
 
     def _run_class(self) -> type[_PPORun]:
