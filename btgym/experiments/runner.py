@@ -187,6 +187,28 @@ def run_config(
         )
 
 
+def write_tensorboard(logdir: Path, rows: Any, summary: Mapping[str, Any]) -> None:
+    """The training curves and summaries as TensorBoard events in ``tb/`` when
+    TensorBoard is importable (the registry and ``history.csv`` never depend on it)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return
+    try:
+        writer = SummaryWriter(log_dir=str(logdir))
+        try:
+            for step, split, key, value, _ in rows:
+                writer.add_scalar(f"{split}/{key}", value, step)
+            for split, vals in summary.items():
+                for key, value in vals.items():
+                    if isinstance(value, (int, float)) and value == value:
+                        writer.add_scalar(f"summary_{split}/{key}", value, 0)
+        finally:
+            writer.close()
+    except Exception as exc:  # events are a convenience: never fail a run for them
+        log.warning(f"TensorBoard events not written to {logdir}: {exc}")
+
+
 def _fit_inputs(model: Any, ds: Any) -> tuple[Any, Any, Any, Any]:
     """Train and val inputs of a model (windows for window models)."""
     if getattr(model, "window", 1) <= 1:
@@ -253,6 +275,7 @@ def _run_supervised(
     model.save(run_dir / R.MODEL_DIR, dataset=ds)
     R.write_parquet(run_dir / R.PREDICTIONS, result.predictions)
     R.write_json(run_dir / R.RESULTS_JSON, result.summary)
+    write_tensorboard(run_dir / "tb", history.rows, result.summary)
     t3 = time.perf_counter()
     timings = {"dataset_s": t1 - t0, "fit_s": t2 - t1, "eval_s": t3 - t2}
     R.write_json(
