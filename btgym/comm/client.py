@@ -119,45 +119,91 @@ class ReqClient:
         return self._exchange(frames, kind, timeout)
 
     def request_frames(
-        self, frames: list[bytes | memoryview], kind: str = "request", timeout: float | None = None
-    ) -> wire.Message:
+        self,
+        frames: list[bytes | memoryview],
+        kind: str = "request",
+        timeout: float | None = None,
+        raw: bool = False,
+    ) -> Any:
         """:meth:`request` with frames already made by :func:`btgym.comm.wire.encode`
-        (a caller that repeats the same request encodes it once)."""
+        (a caller that repeats the same request encodes it once). With ``raw`` the
+        received frames come back undecoded (the caller decodes a reply layout it
+        knows, or calls :meth:`decode_reply`)."""
         if self._sock is None:
             raise CommError(f"client of {self.name} is closed")
-        return self._exchange(frames, kind, timeout)
+        return self._exchange(frames, kind, timeout, raw)
 
-    def _exchange(self, frames: list, kind: str, timeout: float | None) -> wire.Message:
+    def _exchange(self, frames: list, kind: str, timeout: float | None, raw: bool = False) -> Any:
         sock = self._sock
-        if self.token is not None:
-            frames = [self.token, *frames]
-        sock.send_multipart(frames, copy=wire.copy_is_cheaper(frames))
+        self.send(frames)
         limit = self.timeout if timeout is None else float(timeout)
         deadline = time.monotonic() + limit
         while True:
             try:
                 received = sock.recv_multipart(copy=self.copy_replies)
             except zmq.Again:  # a slice passed without a reply: check on the server
-                if self.process is not None and not self.process.is_alive():
-                    self._reset_socket()
-                    raise self.process.death_report() from None
-                pid = self.peer_pid
-                if pid is not None and not _pid_running(pid):
-                    self._reset_socket()
-                    self.peer_pid = None
-                    raise ServerDiedError(
-                        f"{self.name} at {self.endpoint} (pid {pid}) is gone"
-                    ) from None
-                if time.monotonic() >= deadline:
-                    self._reset_socket()
-                    err = self.error_cls if issubclass(self.error_cls, CommError) else CommError
-                    raise err(
-                        f"{self.name} at {self.endpoint} did not answer {kind!r} within {limit:g} s"
-                    ) from None
+                self.check_peer(kind, deadline, limit)
                 continue
-            msg = wire.decode(received, self._decode_cache, self.limits.max_header)
-            wire.raise_remote(msg, context=self.name, fallback=self.remote_cls)
-            return msg
+            return received if raw else self.decode_reply(received)
+
+    # -- the split exchange, for callers that drive many clients at once (a zmq Poller
+    #    over :attr:`socket`: send to all, then collect; see btgym.envs.vec)
+
+    @property
+    def socket(self) -> zmq.Socket | None:
+        """The REQ socket (rebuilt after a failed exchange: do not keep it)."""
+        return self._sock
+
+    def send(self, frames: list) -> None:
+        """Send one request made by :func:`btgym.comm.wire.encode` (token prepended)."""
+        sock = self._sock
+        if sock is None:
+            raise CommError(f"client of {self.name} is closed")
+        if len(frames) == 1 and len(frames[0]) < 65536:  # a header-only request (a step)
+            if self.token is not None:
+                sock.send(self.token, zmq.SNDMORE)
+            sock.send(frames[0])
+            return
+        if self.token is not None:
+            frames = [self.token, *frames]
+        sock.send_multipart(frames, copy=wire.copy_is_cheaper(frames))
+
+    def receive(self) -> wire.Message:
+        """The reply to :meth:`send`, when a poll said it is there (no wait)."""
+        return self.decode_reply(self.receive_raw())
+
+    def receive_raw(self) -> list:
+        """The reply frames to :meth:`send`, undecoded (a poll said they are there)."""
+        return self._sock.recv_multipart(zmq.NOBLOCK, copy=self.copy_replies)
+
+    def decode_reply(self, received: list) -> wire.Message:
+        """Decode a reply; raise the server's error if it is one."""
+        msg = wire.decode(received, self._decode_cache, self.limits.max_header)
+        wire.raise_remote(msg, context=self.name, fallback=self.remote_cls)
+        return msg
+
+    def check_peer(self, kind: str, deadline: float, limit: float) -> None:
+        """While waiting for a reply: raise if the server died or ``deadline`` passed
+        (the socket is rebuilt first, so the client stays usable)."""
+        if self.process is not None and not self.process.is_alive():
+            self._reset_socket()
+            raise self.process.death_report() from None
+        pid = self.peer_pid
+        if pid is not None and not _pid_running(pid):
+            self._reset_socket()
+            self.peer_pid = None
+            raise ServerDiedError(f"{self.name} at {self.endpoint} (pid {pid}) is gone") from None
+        if time.monotonic() >= deadline:
+            self._reset_socket()
+            err = self.error_cls if issubclass(self.error_cls, CommError) else CommError
+            raise err(
+                f"{self.name} at {self.endpoint} did not answer {kind!r} within {limit:g} s"
+            ) from None
+
+    def abandon(self) -> None:
+        """Drop a request whose reply is no longer wanted (rebuild the socket)."""
+        if self._sock is not None:
+            self._reset_socket()
 
     def close(self) -> None:
         """Close the socket (idempotent)."""

@@ -32,7 +32,15 @@ from btgym.server.config import ServerConfig
 from btgym.server.contract import BROKEN, CLOSED, ENDED, IDLE, RUNNING, sample_request
 from btgym.server.handle_base import HandleBase
 from btgym.server.process import run_server
-from btgym.server.protocol import ACTION, Command, ReplyKind, ResetRequest, StepReply, expect
+from btgym.server.protocol import (
+    ACTION,
+    Command,
+    FastStepReply,
+    ReplyKind,
+    ResetRequest,
+    StepReply,
+    expect,
+)
 from btgym.server.remote import localize
 from btgym.strategy import BrokerConfig, BTgymBaseStrategy, InfoLayout, StrategyConfig
 
@@ -99,6 +107,7 @@ class ProcessHandle(HandleBase):
         self._finalizer = weakref.finalize(self, _shutdown, self._state)
         self._layout: InfoLayout | None = None
         self._step_frames: dict[tuple[int, ...], list] = {}
+        self._fast = FastStepReply()  # parses the usual step reply without the decoder
         self._restarts = 0
         self._start()
 
@@ -173,6 +182,7 @@ class ProcessHandle(HandleBase):
         timeout: float | None = None,
         arrays: Mapping[str, np.ndarray] | None = None,
         frames: list | None = None,
+        raw: bool = False,
     ) -> Any:
         self._check_open()
         client = self._state.get("client")
@@ -180,13 +190,23 @@ class ProcessHandle(HandleBase):
             raise ServerDiedError("the btgym server is not running: call reset() to restart it")
         try:
             if frames is not None:
-                return client.request_frames(frames, command.value, timeout)
+                return client.request_frames(frames, command.value, timeout, raw)
             return client.request(command.value, payload, arrays, timeout=timeout)
         except (ServerDiedError, ServerTimeoutError) as exc:
             self.state.to(BROKEN)
             if hasattr(exc, "add_note"):
                 exc.add_note("the next reset() starts a new server")
             raise
+        except Exception as exc:
+            local = localize(exc)
+            if local is exc:
+                raise
+            raise local from exc
+
+    def _decode(self, received: list) -> Any:
+        """Decode raw reply frames; a server's error is raised as the local class."""
+        try:
+            return self._state["client"].decode_reply(received)
         except Exception as exc:
             local = localize(exc)
             if local is exc:
@@ -223,29 +243,104 @@ class ProcessHandle(HandleBase):
         return reply.obs, dict(reply.info)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
-        if self.state.phase is not RUNNING:
-            self.state.require_running()
-        canonical = self._codec.encode(action)  # the one encoding, at the edge
-        if self._codec.kind == "weights":
-            frames = wire.encode(Command.STEP.value, {ACTION: canonical.tolist()})
-        else:
-            frames = self._step_frames.get(canonical)
-            if frames is None:  # each distinct discrete action is encoded once
-                frames = wire.encode(Command.STEP.value, {ACTION: list(canonical)})
-                if len(self._step_frames) < 1024:
-                    self._step_frames[canonical] = frames
+        frames = self.step_frames(action)
         try:
-            msg = self._request(Command.STEP, frames=frames)
-        except InvalidActionError:
-            raise  # the server refused it; the episode goes on
-        except Exception:
-            if self.state.phase is RUNNING:
-                self.state.to(ENDED)  # a failed step ends the episode on the server too
+            received = self._request(Command.STEP, frames=frames, raw=True)
+            reply = self._fast.parse(received, self._layout)
+            if reply is None:  # not the usual layout: decode it (raises a server error)
+                msg = self._decode(received)
+                self._fast.learn(received[0], msg)
+                reply = StepReply.from_message(msg, self._layout)
+        except Exception as exc:
+            self._step_failed(exc)
             raise
-        reply = StepReply.from_message(msg, self._layout)
         if reply[2] or reply[3]:
             self.state.to(ENDED)
         return reply
+
+    def step_frames(self, action: Any) -> list:
+        """The step request's frames (the action encoded once, here at the edge)."""
+        if self.state.phase is not RUNNING:
+            self.state.require_running()
+        canonical = self._codec.encode(action)
+        if self._codec.kind == "weights":
+            return wire.encode(Command.STEP.value, {ACTION: canonical.tolist()})
+        frames = self._step_frames.get(canonical)
+        if frames is None:  # each distinct discrete action is encoded once
+            frames = wire.encode(Command.STEP.value, {ACTION: list(canonical)})
+            if len(self._step_frames) < 1024:
+                self._step_frames[canonical] = frames
+        return frames
+
+    def _step_failed(self, exc: BaseException) -> None:
+        """A failed step ends the episode (on the server too), unless the server only
+        refused the action (:class:`InvalidActionError`: the episode goes on)."""
+        if not isinstance(exc, InvalidActionError) and self.state.phase is RUNNING:
+            self.state.to(ENDED)
+
+    # -- the split step, for a vector env driving many servers at once
+    #    (:class:`btgym.envs.vec.BTgymVectorEnv`): step_frames + send_frames to all,
+    #    poll, receive_step
+
+    @property
+    def client(self) -> ReqClient | None:
+        """The server's client (``None`` when closed / not running)."""
+        return self._state.get("client")
+
+    def send_frames(self, frames: list) -> None:
+        """Send a step request made by :meth:`step_frames`; :meth:`receive_step` takes
+        the reply."""
+        self._check_open()
+        client = self._state.get("client")
+        if client is None:
+            raise ServerDiedError("the btgym server is not running: call reset() to restart it")
+        client.send(frames)
+
+    def receive_step(self) -> list:
+        """The raw reply frames of :meth:`send_frames` (a poll said they are there):
+        the caller parses the usual layout itself (``protocol.FastStepReply``) or
+        calls :meth:`decode_step`."""
+        try:
+            return self._state["client"].receive_raw()
+        except Exception as exc:
+            raise self.step_error(exc) from None
+
+    def decode_step(self, received: list) -> wire.Message:
+        """Decode a split step's reply frames (a server's error raised, named)."""
+        try:
+            msg = self._state["client"].decode_reply(received)
+        except Exception as exc:
+            raise self.step_error(exc) from None
+        if msg.kind != "obs":
+            expect(msg, ReplyKind.OBS)
+        return msg
+
+    def waiting(self, deadline: float) -> None:
+        """No reply yet: raise if the server died or ``deadline`` passed."""
+        try:
+            self._state["client"].check_peer(
+                Command.STEP.value, deadline, self.server_config.timeout
+            )
+        except Exception as exc:
+            raise self.step_error(exc) from None
+
+    def step_error(self, exc: BaseException) -> BaseException:
+        """The error to raise for a failed split step (the episode state updated)."""
+        if isinstance(exc, (ServerDiedError, ServerTimeoutError)):
+            self.state.to(BROKEN)
+            if hasattr(exc, "add_note"):
+                exc.add_note("the next reset() starts a new server")
+            return exc
+        local = localize(exc)
+        self._step_failed(local)
+        if local is not exc:
+            local.__cause__ = exc
+        return local
+
+    def step_ended(self, terminated: bool, truncated: bool) -> None:
+        """Record the end of the episode seen in a split step's reply."""
+        if terminated or truncated:
+            self.state.to(ENDED)
 
     def done(self) -> None:
         """End the running episode now (the original's ``_done``)."""

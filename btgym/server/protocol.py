@@ -211,3 +211,45 @@ class StepReply(NamedTuple):
         except (IndexError, TypeError, ValueError) as exc:
             raise ProtocolError(f"malformed obs reply: {exc!r}") from None
         return cls(obs, row[0], bool(ints[2]), bool(ints[3]), info)
+
+
+class FastStepReply:
+    """Parses ``obs`` replies of a layout seen before, without the generic decoder.
+
+    The server sends a payload-less ``obs`` reply with the same cached header bytes
+    every step (:func:`btgym.comm.wire.encode`'s header cache): once one such reply
+    was decoded the normal way (:meth:`learn`), the next ones with the same header
+    bytes and buffer sizes are read straight from their frames (:meth:`parse`).
+    Anything else (an error, a payload, another layout) returns ``None``: decode it
+    the normal way.
+    """
+
+    def __init__(self) -> None:
+        self.head: bytes | None = None
+        self._specs: list[tuple[str, np.dtype, tuple[int, ...], int]] = []
+
+    def learn(self, head: Any, msg: Message) -> None:
+        """Remember the layout of ``msg`` (decoded from frames with header ``head``)."""
+        if msg.kind != ReplyKind.OBS.value or msg.payload or RECORD_ROW not in msg.arrays:
+            return
+        self.head = bytes(head)
+        self._specs = [(k, a.dtype, a.shape, a.nbytes) for k, a in msg.arrays.items()]
+
+    def parse(self, frames: Sequence[Any], layout: InfoLayout) -> StepReply | None:
+        """The step reply of ``frames`` (``bytes``), or ``None`` if not the known layout."""
+        specs = self._specs
+        if frames[0] != self.head or len(frames) != len(specs) + 1:
+            return None
+        obs = {}
+        row = None
+        for (name, dtype, shape, nbytes), buf in zip(specs, frames[1:]):
+            if len(buf) != nbytes:
+                return None
+            if name == RECORD_ROW:
+                row = np.frombuffer(buf, np.float64)
+            else:  # writable, owned by the caller
+                obs[name] = np.frombuffer(buf, dtype).reshape(shape).copy()
+        floats = row[:-N_INTS].tolist()
+        ints = row[-N_INTS:].view(np.int64).tolist()
+        info = layout.info_from_rows(floats, ints)
+        return StepReply(obs, floats[0], bool(ints[2]), bool(ints[3]), info)
