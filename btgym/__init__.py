@@ -23,6 +23,7 @@ _LAZY = {
     "MultiDiscreteEnv": "btgym.envs",
     "PortfolioEnv": "btgym.envs",
     "make_env_fns": "btgym.envs",
+    "make_vec": "btgym.envs.vec",
     "BTgymDataset": "btgym.datafeed",
     "BTgymRandomDataDomain": "btgym.datafeed",
     "BTgymSequentialDataDomain": "btgym.datafeed",

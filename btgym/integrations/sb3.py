@@ -1,7 +1,9 @@
 """Stable-Baselines3 on the vector engine: :class:`SB3VecEnv`.
 
 SB3 steps a ``VecEnv``; :class:`SB3VecEnv` is one, over a
-:class:`~btgym.engine.VectorBTgymEnv` (all lanes in one numpy engine, no processes)::
+:class:`~btgym.engine.VectorBTgymEnv` (all lanes in one numpy engine, no processes) or
+over backtrader servers, ``btgym.make_vec(n, sb3=True, ...)`` (see
+:mod:`btgym.envs.vec`)::
 
     from stable_baselines3 import PPO
     from btgym.integrations.sb3 import SB3VecEnv
@@ -35,8 +37,9 @@ class SB3VecEnv(VecEnv):
     """A Stable-Baselines3 ``VecEnv`` over the vector engine.
 
     Args:
-        venv: a ready :class:`VectorBTgymEnv` (its autoreset must be ``SameStep``), or
-            ``None`` to build one from ``num_envs`` and ``**kwargs``.
+        venv: a ready :class:`VectorBTgymEnv` or :class:`btgym.envs.vec.BTgymVectorEnv`
+            (``btgym.make_vec``; its autoreset must be ``SameStep``), or ``None`` to
+            build a vector engine from ``num_envs`` and ``**kwargs``.
         num_envs: lanes (when building).
         observation_keys: observation entries SB3 sees (``None``: all but
             ``metadata``).
@@ -52,8 +55,8 @@ class SB3VecEnv(VecEnv):
     ) -> None:
         if venv is None:
             venv = VectorBTgymEnv(num_envs=num_envs, autoreset_mode="SameStep", **kwargs)
-        if not venv._same_step:
-            raise ValueError("SB3VecEnv needs VectorBTgymEnv(autoreset_mode='SameStep')")
+        if not getattr(venv, "_same_step", False):
+            raise ValueError("SB3VecEnv needs a vector env with autoreset_mode='SameStep'")
         self.venv = venv
         space = venv.single_observation_space
         keys = [k for k in space.spaces if k != "metadata"] if observation_keys is None else None
@@ -98,7 +101,8 @@ class SB3VecEnv(VecEnv):
                 row = infos[i]
                 row["terminal_observation"] = self._obs(info["final_obs"][i])
                 row["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-                row["done_reason"] = str(final["done_reason"][i])
+                if "done_reason" in final:
+                    row["done_reason"] = str(final["done_reason"][i])
                 for key in INFO_KEYS:
                     row[key] = float(final[key][i])
         return self._obs(obs), reward.astype(np.float32), done, infos

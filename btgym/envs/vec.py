@@ -1,0 +1,598 @@
+"""``btgym.make_vec(n, **kw)``: a gymnasium ``VectorEnv`` over n backtrader servers.
+
+>>> venv = btgym.make_vec(4, seed=0, filename="DAT_ASCII_EURUSD_M1_201701.csv")
+>>> obs, info = venv.reset(seed=0)                 # env i is seeded with 0 + i
+>>> obs, reward, terminated, truncated, info = venv.step({"default_asset": actions})
+>>> venv.close()                                   # servers and the data server stop
+
+Each env is a process-mode :class:`~btgym.envs.BTgymEnv` (its own backtrader server
+process); all share one data server. A step sends the n requests first and then
+collects the n replies with a ZeroMQ poller, so the servers compute concurrently and
+the parent only encodes, sends, receives and copies: no worker processes, no pipes,
+no pickling (``AsyncVectorEnv`` adds a worker process and a pickled observation per
+env per step).
+
+Observations are written into preallocated ``(n, ...)`` buffers (returned as copies
+unless ``copy=False``). ``info`` is built from the record rows the servers ship,
+as arrays with gymnasium's ``_key`` masks: ``step``, ``broker_value``,
+``broker_cash``, ``drawdown``, ``realized_pnl``, ``unrealized_pnl`` (``(n,)``),
+``position`` and ``action`` (``(n, k)`` in asset / action-key order), ``time``
+(``datetime64[ns]``), and where any env has them ``broker_message``,
+``done_reason`` and ``bars_stepped``. A strategy with its own ``get_info`` gets its
+dicts merged key by key.
+
+Autoreset follows gymnasium's ``AutoresetMode``: ``NextStep`` (the default: the
+step after an episode's last one resets that env, ignoring its action, and returns
+the first observation with reward 0), ``SameStep`` (the ended env is reset within the
+step; its last observation and info are in ``info["final_obs"]`` /
+``info["final_info"]``) or ``Disabled`` (reset ended envs with
+``reset(options={"reset_mask": mask})``).
+
+A failing env raises its own named error (``ServerDiedError``, the strategy's
+exception with the child's traceback...) with ``env_index`` set and the index in
+the message; after an error call ``reset()``: the failed env's server is restarted
+there when it died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import zmq
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space, create_empty_array, iterate
+
+from btgym.envs.base import BTgymEnv
+from btgym.envs.vector import EnvFns, make_env_fns
+from btgym.errors import BTgymError, ConfigError
+from btgym.log import get_logger
+from btgym.server.protocol import N_INTS, RECORD_ROW
+from btgym.strategy.info import N_FLOATS
+
+log = get_logger(__name__)
+
+_SLICE_MS = 100
+#: info keys read from the float row (index in the row)
+_ROW_KEYS = (
+    ("broker_value", 1),
+    ("broker_cash", 2),
+    ("drawdown", 3),
+    ("realized_pnl", 4),
+    ("unrealized_pnl", 5),
+)
+
+
+def make_vec(
+    n: int,
+    *,
+    seed: int | None = None,
+    env_class: type[BTgymEnv] = BTgymEnv,
+    autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+    copy: bool = True,
+    sb3: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Start one data server and ``n`` process-mode envs on it, as one ``VectorEnv``.
+
+    Args:
+        n: number of envs (one backtrader server process each).
+        seed: one seed for everything: the shared data server's, and the first
+            ``reset()``'s when it gets none (env ``i`` is seeded with ``seed + i``).
+        env_class: ``BTgymEnv``, ``MultiDiscreteEnv`` or ``PortfolioEnv``.
+        autoreset_mode: ``"NextStep"``, ``"SameStep"`` or ``"Disabled"``.
+        copy: return copies of the observation buffers (``False``: the buffers
+            themselves, overwritten by the next step).
+        sb3: return a Stable-Baselines3 ``VecEnv``
+            (:class:`btgym.integrations.sb3.SB3VecEnv`, same-step autoreset) instead.
+        **kwargs: BTGym keywords for every env (``server`` must be ``"process"``) and
+            ``render_mode``.
+
+    Raises:
+        ConfigError: ``server="inprocess"`` or an unknown autoreset mode.
+    """
+    if kwargs.get("server", "process") != "process":
+        raise ConfigError(
+            f"make_vec drives process-mode servers, got server={kwargs['server']!r} "
+            "(in-process envs: gymnasium.vector.SyncVectorEnv(btgym.make_env_fns(...)))"
+        )
+    kwargs["server"] = "process"
+    if sb3:
+        autoreset_mode = AutoresetMode.SAME_STEP
+    mode = _autoreset(autoreset_mode)
+    render_mode = kwargs.pop("render_mode", None)
+    fns = make_env_fns(n, env_class=env_class, seed=seed, **kwargs)
+    if render_mode is not None:
+        fns[:] = [functools.partial(fn, render_mode=render_mode) for fn in fns]
+    try:
+        venv = BTgymVectorEnv(fns, autoreset_mode=mode, copy=copy, seed=seed)
+    except BaseException:
+        fns.close()
+        raise
+    if sb3:
+        from btgym.integrations.sb3 import SB3VecEnv
+
+        out = SB3VecEnv(venv)
+        out.seed(seed)
+        return out
+    return venv
+
+
+def _autoreset(mode: str | AutoresetMode) -> AutoresetMode:
+    try:
+        return AutoresetMode(mode)
+    except ValueError:
+        raise ConfigError(
+            f"autoreset_mode {mode!r} is not one of {[m.value for m in AutoresetMode]}"
+        ) from None
+
+
+class BTgymVectorEnv(gym.vector.VectorEnv):
+    """n process-mode envs stepped concurrently from this process (see module doc).
+
+    Args:
+        env_fns: env factories (``make_env_fns``' list: its data server is stopped
+            on :meth:`close`).
+        autoreset_mode: gymnasium's ``AutoresetMode``.
+        copy: return copies of the observation buffers.
+        seed: the first ``reset()``'s seed when it gets none.
+
+    Attributes:
+        poll: collect the replies with a ZeroMQ poller as they come (default), or
+            ``False``: a blocking receive per env in index order (the servers compute
+            concurrently either way; measured within the noise of each other).
+    """
+
+    def __init__(
+        self,
+        env_fns: Sequence[Any],
+        autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
+        copy: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        self._owner = env_fns if isinstance(env_fns, EnvFns) else None
+        self.envs: list[BTgymEnv] = []
+        self._closed = False
+        try:
+            for fn in env_fns:
+                env = fn()
+                self.envs.append(env)
+                if getattr(env._handle, "mode", None) != "process":
+                    raise ConfigError("BTgymVectorEnv needs process-mode envs (server='process')")
+        except BaseException:
+            self.close()
+            raise
+        first = self.envs[0]
+        self.num_envs = len(self.envs)
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.autoreset_mode = _autoreset(autoreset_mode)
+        self._same_step = self.autoreset_mode is AutoresetMode.SAME_STEP
+        self.metadata = {**first.metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_mode = first.render_mode
+        self.asset_names = tuple(first.asset_names)
+        self.kind = (
+            "portfolio"
+            if first.base_actions is None
+            else getattr(type(first), "engine_actions", "discrete")
+        )
+        self.copy = copy
+        self._seed = seed
+        n = self.num_envs
+        self._obs = create_empty_array(self.single_observation_space, n, fn=np.zeros)
+        self._keys = tuple(self.single_observation_space.spaces)
+        self._rows: np.ndarray | None = None  # (n, floats + ints) once the layout is known
+        self._rewards = np.zeros(n, np.float64)
+        self._terminated = np.zeros(n, bool)
+        self._truncated = np.zeros(n, bool)
+        self._ended = np.zeros(n, bool)
+        self._payloads: list[dict] = [{} for _ in range(n)]
+        self._layouts: list[tuple | None] = [None] * n  # per env: (header, array specs)
+        self.poll = True
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Reset every env (or those of ``options["reset_mask"]``); env ``i`` is seeded
+        with ``seed + i`` (or ``seed[i]``); other options go to every env."""
+        self._check_open()
+        if seed is None and self._seed is not None:
+            seed, self._seed = self._seed, None
+        n = self.num_envs
+        if seed is None:
+            seeds: list[int | None] = [None] * n
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ConfigError(f"reset got {len(seeds)} seeds for {n} envs")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        mask = np.ones(n, bool) if mask is None else np.asarray(mask, bool)
+        if mask.shape != (n,):
+            raise ConfigError(f"reset_mask must have shape ({n},), got {mask.shape}")
+        infos: dict[str, Any] = {}
+        for i in np.flatnonzero(mask):
+            info = self._reset_env(int(i), seeds[i], options or None)
+            if self._payloads[i].get("info") is not None:
+                infos = self._add_info(infos, info, int(i))
+        self._terminated[mask] = self._truncated[mask] = self._ended[mask] = False
+        self._rewards[mask] = 0.0
+        return self._out(), self._info(infos, mask)
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every env concurrently (see module doc for autoreset and info)."""
+        self._check_open()
+        n = self.num_envs
+        per_env = self._split(actions)
+        resetting = self._ended.copy() if self.autoreset_mode is AutoresetMode.NEXT_STEP else None
+        # encode (validate) every action before anything is sent
+        frames: dict[int, list] = {}
+        for i in range(n):
+            if resetting is None or not resetting[i]:
+                try:
+                    frames[i] = self.envs[i]._handle.step_frames(per_env[i])
+                except Exception as exc:
+                    raise _indexed(exc, i) from None
+        for i, f in frames.items():
+            try:
+                self.envs[i]._handle.send_frames(f)
+            except Exception as exc:
+                self._drain([j for j in frames if j < i])
+                raise _indexed(exc, i) from None
+        infos: dict[str, Any] = {}
+        errors: list[tuple[int, BaseException]] = []
+        if resetting is not None and resetting.any():  # while the others compute
+            for i in np.flatnonzero(resetting):
+                try:
+                    info = self._reset_env(int(i), None, None)
+                except Exception as exc:
+                    errors.append((int(i), exc))
+                    continue
+                if self._payloads[i].get("info") is not None:
+                    infos = self._add_info(infos, info, int(i))
+            self._rewards[resetting] = 0.0
+        errors += self._collect(list(frames))
+        if errors:
+            i, exc = errors[0]
+            raise _indexed(exc, i) from None
+        ints = self._rows[:, -N_INTS:].view(np.int64)
+        term = ints[:, 2] != 0
+        trunc = ints[:, 3] != 0
+        if resetting is not None:
+            term[resetting] = trunc[resetting] = False
+        self._terminated[:], self._truncated[:] = term, trunc
+        ended = term | trunc
+        self._ended[:] = ended
+        for i in frames:
+            self.envs[i]._handle.step_ended(bool(term[i]), bool(trunc[i]))
+            if self._payloads[i].get("info") is not None:
+                infos = self._add_info(infos, self._payloads[i]["info"], i)
+        if self.autoreset_mode is AutoresetMode.DISABLED:
+            pass
+        elif self._same_step and ended.any():
+            infos = self._same_step_reset(np.flatnonzero(ended), infos)
+        info = self._info(infos, np.ones(n, bool))
+        rewards = self._rewards.copy()
+        return self._out(), rewards, term, trunc, info
+
+    def render(self) -> tuple[Any, ...] | None:
+        """Every env's ``render()`` (``None`` without a ``render_mode``)."""
+        self._check_open()
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode=")
+            return None
+        return tuple(env.render() for env in self.envs)
+
+    def close(self, **kwargs: Any) -> None:
+        """Stop every server and the shared data server (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for env in self.envs:
+            with contextlib.suppress(Exception):
+                env.close()
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner.close()
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call ``name`` on every env (an attribute is returned as it is)."""
+        out = []
+        for env in self.envs:
+            attr = getattr(env, name)
+            out.append(attr(*args, **kwargs) if callable(attr) else attr)
+        return tuple(out)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        return tuple(getattr(env, name) for env in self.envs)
+
+    def set_attr(self, name: str, values: Any) -> None:
+        values = values if isinstance(values, (list, tuple)) else [values] * self.num_envs
+        for env, value in zip(self.envs, values):
+            setattr(env, name, value)
+
+    @property
+    def data_address(self) -> str | None:
+        """The shared data server's endpoint."""
+        return self.envs[0].data_address if self.envs else None
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_open(self) -> None:
+        if self._closed:
+            from btgym.errors import EnvClosedError
+
+            raise EnvClosedError("BTgymVectorEnv is closed")
+
+    def _split(self, actions: Any) -> list[Any]:
+        n = self.num_envs
+        if isinstance(actions, Mapping) and self.kind != "portfolio":
+            if len(self.asset_names) == 1 and len(actions) == 1:
+                codes = np.asarray(actions.get(self.asset_names[0], 0))
+                return list(codes.astype(np.int64, copy=False).reshape(n, 1))
+            cols = [np.asarray(actions.get(a, 0)).reshape(n) for a in self.asset_names]
+            codes = np.stack(cols, axis=1).astype(np.int64, copy=False)
+            return list(codes)
+        if isinstance(actions, np.ndarray) and actions.shape[0] == n and actions.ndim <= 2:
+            if self.kind == "portfolio":
+                return list(actions)
+            return list(actions.reshape(n, -1).astype(np.int64, copy=False))
+        return list(iterate(self.action_space, actions))
+
+    def _reset_env(self, i: int, seed: int | None, options: dict | None) -> dict:
+        obs, info = self.envs[i].reset(seed=seed, options=options)
+        for key in self._keys:
+            self._obs[key][i] = obs[key]
+        layout = self.envs[i]._handle._layout
+        if self._rows is None:
+            width = N_FLOATS + len(layout.assets) + len(layout.action_keys) + N_INTS
+            self._rows = np.zeros((self.num_envs, width), np.float64)
+        self._row_from_info(i, info, layout)
+        self._payloads[i] = {} if set(info) <= _STANDARD else {"info": info}
+        return info
+
+    def _row_from_info(self, i: int, info: Mapping[str, Any], layout: Any) -> None:
+        row = self._rows[i]
+        row[0] = 0.0
+        for key, j in _ROW_KEYS:
+            row[j] = info.get(key, 0.0)
+        pos, act = info.get("position", {}), info.get("action", {})
+        for j, a in enumerate(layout.assets):
+            row[N_FLOATS + j] = pos.get(a, 0.0) if isinstance(pos, Mapping) else 0.0
+        a0 = N_FLOATS + len(layout.assets)
+        for j, a in enumerate(layout.action_keys):
+            row[a0 + j] = act.get(a, 0) if isinstance(act, Mapping) else 0
+        t = info.get("time")
+        ints = row[-N_INTS:].view(np.int64)
+        ints[0] = np.datetime64(t, "ns").astype(np.int64) if t else 0
+        ints[1], ints[2], ints[3] = int(info.get("step", 0)), 0, 0
+
+    def _collect(self, pending: list[int]) -> list[tuple[int, BaseException]]:
+        """Receive the replies of ``pending`` envs into the buffers; errors by index."""
+        errors: list[tuple[int, BaseException]] = []
+        if not pending:
+            return errors
+        handles = [env._handle for env in self.envs]
+        if not self.poll:
+            return self._collect_in_order(pending, handles)
+        socks = {handles[i].client.socket: i for i in pending}
+        poller = zmq.Poller()
+        for sock in socks:
+            poller.register(sock, zmq.POLLIN)
+        timeout = max(handles[i].server_config.timeout for i in pending)
+        deadline = time.monotonic() + timeout
+        left = set(pending)
+        rows, rewards = self._rows, self._rewards
+        while left:
+            ready = poller.poll(_SLICE_MS)
+            if not ready:
+                for i in sorted(left):
+                    try:
+                        handles[i].waiting(deadline)
+                    except Exception as exc:
+                        errors.append((i, exc))
+                        left.discard(i)
+                for sock in [s for s, i in socks.items() if i not in left]:
+                    with contextlib.suppress(KeyError):
+                        poller.unregister(sock)
+                    socks.pop(sock, None)
+                continue
+            for sock, _ in ready:
+                i = socks[sock]
+                poller.unregister(sock)
+                left.discard(i)
+                try:
+                    frames = handles[i].receive_step()
+                    if not self._fast_read(i, frames):  # not the usual layout
+                        self._slow_read(i, frames)
+                except Exception as exc:
+                    errors.append((i, exc))
+                    continue
+                rewards[i] = rows[i, 0]
+        return errors
+
+    def _collect_in_order(self, pending: list[int], handles: list) -> list:
+        """:meth:`_collect` by a blocking receive per env, in index order (the servers
+        all compute meanwhile: the wait is the slowest server's either way)."""
+        errors: list[tuple[int, BaseException]] = []
+        timeout = max(handles[i].server_config.timeout for i in pending)
+        deadline = time.monotonic() + timeout
+        rows = self._rows
+        for i in pending:
+            handle = handles[i]
+            sock = handle.client.socket
+            try:
+                while True:
+                    try:
+                        frames = sock.recv_multipart(copy=True)
+                        break
+                    except zmq.Again:
+                        handle.waiting(deadline)
+                if not self._fast_read(i, frames):
+                    self._slow_read(i, frames)
+            except Exception as exc:
+                errors.append((i, exc))
+                continue
+            self._rewards[i] = rows[i, 0]
+        return errors
+
+    def _slow_read(self, i: int, frames: list) -> None:
+        msg = self.envs[i]._handle.decode_step(frames)
+        self._learn(i, frames[0], msg)
+        for key, arr in msg.arrays.items():
+            if key == RECORD_ROW:
+                self._rows[i] = arr
+            else:
+                self._obs[key][i] = arr
+        self._payloads[i] = msg.payload
+
+    def _fast_read(self, i: int, frames: list) -> bool:
+        """Copy a reply of the layout seen before (same header bytes: the server's
+        cached header, no payload) straight into the buffers; False if it is not."""
+        known = self._layouts[i]
+        if known is None or frames[0] != known[0] or len(frames) != len(known[1]) + 1:
+            return False
+        specs = known[1]
+        for (_, _, _, nbytes), buf in zip(specs, frames[1:]):
+            if len(buf) != nbytes:
+                return False
+        for (key, dtype, shape, _), buf in zip(specs, frames[1:]):
+            arr = np.frombuffer(buf, dtype)
+            if key == RECORD_ROW:
+                self._rows[i] = arr
+            else:
+                self._obs[key][i] = arr.reshape(shape)
+        self._payloads[i] = _EMPTY
+        return True
+
+    def _learn(self, i: int, head: bytes, msg: Any) -> None:
+        if not msg.payload and RECORD_ROW in msg.arrays:
+            specs = [(k, a.dtype, a.shape, a.nbytes) for k, a in msg.arrays.items()]
+            self._layouts[i] = (bytes(head), specs)
+
+    def _drain(self, sent: list[int]) -> None:
+        """Collect (and drop) replies already asked for, so every socket stays usable."""
+        for i, exc in self._collect(sent):
+            log.debug(f"env {i} failed while draining: {exc!r}")
+
+    def _same_step_reset(self, done: np.ndarray, infos: dict) -> dict:
+        n = self.num_envs
+        final_obs = np.empty(n, object)
+        mask = np.zeros(n, bool)
+        mask[done] = True
+        for i in done:
+            final_obs[i] = {k: self._obs[k][i].copy() for k in self._keys}
+        final_info = self._info({}, mask)
+        for i in done:
+            if self._payloads[i].get("info") is not None:
+                final_info = self._add_info(final_info, self._payloads[i]["info"], int(i))
+        errors = []
+        for i in done:
+            try:
+                info = self._reset_env(int(i), None, None)
+            except Exception as exc:
+                errors.append((int(i), exc))
+                continue
+            if self._payloads[i].get("info") is not None:
+                infos = self._add_info(infos, info, int(i))
+        if errors:
+            raise _indexed(errors[0][1], errors[0][0]) from None
+        infos["final_obs"], infos["_final_obs"] = final_obs, mask
+        infos["final_info"], infos["_final_info"] = final_info, mask
+        return infos
+
+    def _info(self, infos: dict, mask: np.ndarray) -> dict[str, Any]:
+        """The row-built info arrays (masked to ``mask``), merged into ``infos``."""
+        rows = self._rows
+        if rows is None:
+            return infos
+        rows = rows.copy()  # one copy; every info entry is a view of it
+        ints = rows[:, -N_INTS:].view(np.int64)
+        layout = self.envs[0]._handle._layout
+        k = len(layout.assets)
+        out: dict[str, Any] = {"step": ints[:, 1], "_step": mask}
+        out["time"], out["_time"] = ints[:, 0].view("datetime64[ns]"), mask
+        for key, j in _ROW_KEYS:
+            out[key], out[f"_{key}"] = rows[:, j], mask
+        out["position"], out["_position"] = rows[:, N_FLOATS : N_FLOATS + k], mask
+        act = rows[:, N_FLOATS + k : -N_INTS]
+        out["action"] = act.astype(np.int64) if layout.discrete else act
+        out["_action"] = mask
+        extra: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        payloads = self._payloads
+        for i in range(self.num_envs):
+            p = payloads[i]
+            if not p or not mask[i]:
+                continue
+            if p.get("message"):
+                self._put(extra, "broker_message", i, p["message"], "")
+            done = p.get("done")
+            if done:
+                self._put(extra, "done_reason", i, done.get("done_reason", ""), "")
+                self._put(extra, "bars_stepped", i, done.get("bars_stepped", 0), 0)
+        for key, (values, m) in extra.items():
+            out[key], out[f"_{key}"] = values, m
+        out.update(infos)
+        return out
+
+    def _put(self, extra: dict, key: str, i: int, value: Any, blank: Any) -> None:
+        if key not in extra:
+            n = self.num_envs
+            values = np.full(n, blank, dtype=object if isinstance(blank, str) else np.int64)
+            extra[key] = (values, np.zeros(n, bool))
+        extra[key][0][i] = value
+        extra[key][1][i] = True
+
+    def _out(self) -> dict[str, np.ndarray]:
+        if self.copy:
+            return {k: v.copy() for k, v in self._obs.items()}
+        return self._obs
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+_EMPTY: dict = {}
+_STANDARD = frozenset(
+    (
+        "step",
+        "time",
+        "action",
+        "broker_cash",
+        "broker_value",
+        "position",
+        "drawdown",
+        "realized_pnl",
+        "unrealized_pnl",
+        "broker_message",
+        "done_reason",
+        "bars_stepped",
+    )
+)
+
+
+def _indexed(exc: BaseException, i: int) -> BaseException:
+    """``exc`` (its class kept: user code catches the same thing) naming env ``i``."""
+    exc.env_index = i  # type: ignore[attr-defined]
+    if isinstance(exc, BTgymError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"env {i} of the vector env: {exc.args[0]}",)
+    elif hasattr(exc, "add_note"):
+        exc.add_note(f"raised by env {i} of the vector env")
+    return exc
+
+
+__all__ = ["BTgymVectorEnv", "make_vec"]
