@@ -5,7 +5,11 @@ Prints a table and writes ``benchmarks/results/env_step.json``:
 - steps/s of a random and a hold agent, process and in-process modes;
 - reset latency (median, p95) and construction-to-first-observation;
 - RSS and PSS of the env's process plus its servers;
-- aggregate steps/s of 1, 2, 4 envs sharing one data server (AsyncVectorEnv);
+- the CPU split: µs of CPU per step in the env's process and in its servers;
+- total steps/s of n = 1, 2, 4, 8 process-mode envs on one data server, stepped by
+  ``btgym.make_vec`` (one process, a ZeroMQ poller) and by gymnasium's
+  ``AsyncVectorEnv`` (a worker per env), beside n × one env;
+- aggregate steps/s of 1, 2, 4 envs sharing one data server (AsyncVectorEnv, in-process);
 - the floor (empty backtrader strategy, one ZeroMQ round trip per bar from a child)
   and backtrader alone (same window work, no env, no IPC), and btgym's ratios to them.
 
@@ -46,13 +50,31 @@ def env_kwargs(data_dir: Path) -> dict:
     )
 
 
+def tree_cpu() -> float:
+    """CPU seconds of every live descendant of this process (servers, workers)."""
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def steps_per_s(env, agent: str, seconds: float) -> float:
     """Steps per second over ``seconds``, resets excluded."""
+    return measure(env, agent, seconds)["steps_s"]
+
+
+def measure(env, agent: str, seconds: float) -> dict[str, float]:
+    """Steps/s over ``seconds`` (resets excluded) and the CPU split: µs of CPU per step
+    in this process (``time.process_time``) and in its children (psutil)."""
     rng = np.random.default_rng(0)
     env.reset(seed=0)
-    steps, busy = 0, 0.0
+    steps, busy, cpu, child = 0, 0.0, 0.0, 0.0
     while busy < seconds:
-        t0 = time.perf_counter()
+        c0, k0, t0 = time.process_time(), tree_cpu(), time.perf_counter()
         n_here = 0
         while n_here < 500:
             action = int(rng.integers(4)) if agent == "random" else 0
@@ -61,10 +83,16 @@ def steps_per_s(env, agent: str, seconds: float) -> float:
             if term or trunc:
                 break
         busy += time.perf_counter() - t0
+        cpu += time.process_time() - c0
+        child += tree_cpu() - k0
         steps += n_here
         if term or trunc:
             env.reset()
-    return steps / busy
+    return {
+        "steps_s": steps / busy,
+        "parent_us": cpu / steps * 1e6,
+        "child_us": child / steps * 1e6,
+    }
 
 
 def reset_latency(env, n: int) -> tuple[float, float]:
@@ -131,16 +159,56 @@ def one_mode(mode: str, data_dir: Path, seconds: float, n_resets: int) -> dict:
     env.reset(seed=0)
     first_obs = time.perf_counter() - t0
     try:
-        out = {
-            "first_obs_s": first_obs,
-            "random_steps_s": steps_per_s(env, "random", seconds),
-            "hold_steps_s": steps_per_s(env, "hold", seconds),
-        }
+        out: dict = {"first_obs_s": first_obs}
+        for agent in ("random", "hold"):
+            m = measure(env, agent, seconds)
+            out[f"{agent}_steps_s"] = m["steps_s"]
+            out[f"{agent}_cpu_us"] = {"parent": m["parent_us"], "child": m["child_us"]}
         out["reset_median_s"], out["reset_p95_s"] = reset_latency(env, n_resets)
         out["rss_mb"], out["pss_mb"] = fresh_process_memory(mode, data_dir)
     finally:
         env.close()
     return out
+
+
+def vector_rate(kind: str, n: int, agent: str, data_dir: Path, seconds: float) -> dict:
+    """Total steps/s of ``n`` process-mode envs on one data server: ``kind`` "make_vec"
+    (btgym.make_vec: one process sends all n requests, then polls) or "async"
+    (gymnasium AsyncVectorEnv over the same envs: a worker process per env)."""
+    import gymnasium as gym
+
+    fns = None
+    if kind == "make_vec":
+        venv = btgym.make_vec(n, seed=0, **env_kwargs(data_dir))
+    else:
+        fns = btgym.make_env_fns(n, seed=0, server="process", **env_kwargs(data_dir))
+        venv = gym.vector.AsyncVectorEnv(list(fns), context="forkserver")
+    try:
+        venv.reset(seed=0)
+        rng = np.random.default_rng(0)
+        hold = {"default_asset": np.zeros(n, np.int64)}
+        for _ in range(20):  # warm up
+            venv.step(hold)
+        steps = 0
+        c0, k0, t0 = time.process_time(), tree_cpu(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            a = {"default_asset": rng.integers(4, size=n)} if agent == "random" else hold
+            venv.step(a)
+            steps += n
+        wall, cpu, child = (
+            time.perf_counter() - t0,
+            time.process_time() - c0,
+            tree_cpu() - k0,
+        )
+        return {
+            "steps_s": steps / wall,
+            "parent_us": cpu / steps * 1e6,
+            "child_us": child / steps * 1e6,
+        }
+    finally:
+        venv.close()
+        if fns is not None:
+            fns.close()
 
 
 def _vector_worker_steps(n: int, data_dir: Path, seconds: float, mode: str) -> float:
@@ -173,12 +241,22 @@ def main() -> None:
     args = parser.parse_args()
     seconds, n_resets, n_bars = (1.5, 10, 5_000) if args.quick else (6.0, 40, 20_000)
 
+    load_start = os.getloadavg()
     bars = references.load_bars(n_bars, args.data_dir)
+    splits = {
+        "floor": references.floor_split(n_bars, data_dir=args.data_dir),
+        "floor_trading": references.floor_split(n_bars, trade=True, data_dir=args.data_dir),
+        "backtrader_alone": references.backtrader_alone_split(bars),
+        "backtrader_alone_trading": references.backtrader_alone_split(bars, trade=True),
+    }
     refs = {
-        "floor_steps_s": references.floor(n_bars, data_dir=args.data_dir),
-        "floor_trading_steps_s": references.floor(n_bars, trade=True, data_dir=args.data_dir),
-        "backtrader_alone_bars_s": references.backtrader_alone(bars),
-        "backtrader_alone_trading_bars_s": references.backtrader_alone(bars, trade=True),
+        "floor_steps_s": splits["floor"]["steps_s"],
+        "floor_trading_steps_s": splits["floor_trading"]["steps_s"],
+        "backtrader_alone_bars_s": splits["backtrader_alone"]["steps_s"],
+        "backtrader_alone_trading_bars_s": splits["backtrader_alone_trading"]["steps_s"],
+        "cpu_us": {
+            k: {"parent": v["parent_us"], "child": v["child_us"]} for k, v in splits.items()
+        },
     }
     modes = {m: one_mode(m, args.data_dir, seconds, n_resets) for m in ("process", "inprocess")}
     render_off = btgym.BTgymEnv(
@@ -190,31 +268,89 @@ def main() -> None:
         )
     finally:
         render_off.close()
+    vector: dict = {}
+    for kind in ("make_vec", "async"):
+        for agent in ("hold", "random"):
+            for n in VECTOR_NS:
+                m = vector_rate(kind, n, agent, args.data_dir, seconds)
+                vector.setdefault(kind, {}).setdefault(agent, {})[str(n)] = m
+                print(f"{kind} n={n} {agent}: {m['steps_s']:,.0f} steps/s", flush=True)
     shared = {
         f"{n}_envs_inprocess_steps_s": _vector_worker_steps(n, args.data_dir, seconds, "inprocess")
         for n in (1, 2, 4)
     }
-    p, ip = modes["process"], modes["inprocess"]
-    ratios = {
+    result = {
+        "date": date.today().isoformat(),
+        "machine": _machine(),
+        "shared_machine": (
+            "2-core VM shared with ~7 other helpers' jobs: wall rates are deflated by the "
+            "load; ratios are measured within this one run, CPU µs per step are not "
+            "inflated by the load"
+        ),
+        "load_average": {"start": load_start, "end": os.getloadavg()},
+        "quick": args.quick,
+        "references": refs,
+        "modes": modes,
+        "vector": vector,
+        "shared_data_server": shared,
+        "before_lean_step": BEFORE,
+    }
+    result["ratios"] = ratios(result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+    print(table(result))
+
+
+#: n of the vector rows
+VECTOR_NS = (1, 2, 4, 8)
+
+#: the same measurement (one env, 3,000 steps, steps/s and CPU µs per step in this
+#: process / the server) at commit 8659535, before the lean step path, on the same
+#: shared machine (load 16-18): wall rates are not comparable across runs, CPU µs are.
+BEFORE = {
+    "commit": "8659535",
+    "load_average": 17,
+    "process": {
+        "hold": {"steps_s": 3891, "parent_us": 70, "child_us": 113},
+        "random": {"steps_s": 1115, "parent_us": 118, "child_us": 337},
+    },
+    "inprocess": {
+        "hold": {"steps_s": 6018, "parent_us": 45, "child_us": 0},
+        "random": {"steps_s": 1190, "parent_us": 224, "child_us": 0},
+    },
+}
+
+
+def _cpu(d: dict) -> float:
+    return d["parent"] + d["child"]
+
+
+def ratios(r: dict) -> dict[str, float]:
+    """Every yardstick ratio, from numbers of the same run."""
+    refs, p, ip, vec = r["references"], r["modes"]["process"], r["modes"]["inprocess"], r["vector"]
+    cpu = refs["cpu_us"]
+    out = {
         "process_hold_vs_floor": p["hold_steps_s"] / refs["floor_steps_s"],
         "process_random_vs_trading_floor": p["random_steps_s"] / refs["floor_trading_steps_s"],
         "inprocess_hold_vs_backtrader": ip["hold_steps_s"] / refs["backtrader_alone_bars_s"],
         "inprocess_random_vs_trading_backtrader": (
             ip["random_steps_s"] / refs["backtrader_alone_trading_bars_s"]
         ),
+        # the same shares in CPU time per step (reference CPU / btgym CPU)
+        "process_hold_vs_floor_cpu": _cpu(cpu["floor"]) / _cpu(p["hold_cpu_us"]),
+        "process_random_vs_trading_floor_cpu": (
+            _cpu(cpu["floor_trading"]) / _cpu(p["random_cpu_us"])
+        ),
+        "inprocess_hold_vs_backtrader_cpu": _cpu(cpu["backtrader_alone"]) / _cpu(ip["hold_cpu_us"]),
+        "inprocess_random_vs_trading_backtrader_cpu": (
+            _cpu(cpu["backtrader_alone_trading"]) / _cpu(ip["random_cpu_us"])
+        ),
     }
-    result = {
-        "date": date.today().isoformat(),
-        "machine": _machine(),
-        "quick": args.quick,
-        "references": refs,
-        "modes": modes,
-        "shared_data_server": shared,
-        "ratios": ratios,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
-    print(table(result))
+    for agent in ("hold", "random"):
+        mv, av = vec["make_vec"][agent], vec["async"][agent]
+        out[f"make_vec4_vs_one_process_{agent}"] = mv["4"]["steps_s"] / p[f"{agent}_steps_s"]
+        out[f"make_vec4_vs_async4_{agent}"] = mv["4"]["steps_s"] / av["4"]["steps_s"]
+    return out
 
 
 def _machine() -> str:
@@ -225,10 +361,15 @@ def _ms_pair(m: dict) -> str:
     return f"{m['reset_median_s'] * 1e3:.1f} / {m['reset_p95_s'] * 1e3:.1f}"
 
 
+def _split(d: dict) -> str:
+    return f"{d['parent']:.0f} / {d['child']:.0f}"
+
+
 def table(r: dict) -> str:
-    """The README table (markdown) and the reference lines."""
+    """The README tables (markdown) and the reference lines."""
     p, ip = r["modes"]["process"], r["modes"]["inprocess"]
     refs, ratios = r["references"], r["ratios"]
+    cpu = refs["cpu_us"]
     rows = [
         ("hold agent, steps/s", f"{p['hold_steps_s']:,.0f}", f"{ip['hold_steps_s']:,.0f}"),
         ("random agent, steps/s", f"{p['random_steps_s']:,.0f}", f"{ip['random_steps_s']:,.0f}"),
@@ -242,6 +383,22 @@ def table(r: dict) -> str:
             f"{ratios['process_random_vs_trading_floor']:.0%} of floor+orders",
             f"{ratios['inprocess_random_vs_trading_backtrader']:.0%} of bt+orders",
         ),
+        (
+            "hold: share, in CPU time",
+            f"{ratios['process_hold_vs_floor_cpu']:.0%} of floor",
+            f"{ratios['inprocess_hold_vs_backtrader_cpu']:.0%} of bt alone",
+        ),
+        (
+            "random: share, in CPU time",
+            f"{ratios['process_random_vs_trading_floor_cpu']:.0%} of floor+orders",
+            f"{ratios['inprocess_random_vs_trading_backtrader_cpu']:.0%} of bt+orders",
+        ),
+        ("hold: CPU µs/step parent / server", _split(p["hold_cpu_us"]), _split(ip["hold_cpu_us"])),
+        (
+            "random: CPU µs/step parent / server",
+            _split(p["random_cpu_us"]),
+            _split(ip["random_cpu_us"]),
+        ),
         ("reset median / p95, ms", _ms_pair(p), _ms_pair(ip)),
         ("construct → first obs, s", f"{p['first_obs_s']:.2f}", f"{ip['first_obs_s']:.2f}"),
         (
@@ -250,22 +407,52 @@ def table(r: dict) -> str:
             f"{ip['rss_mb']:.0f} / {ip['pss_mb']:.0f}",
         ),
     ]
+    load = r["load_average"]
     lines = [
-        f"btgym env benchmark — {r['date']}, {r['machine']}",
+        f"btgym env benchmark — {r['date']}, {r['machine']}, shared machine "
+        f"(load average {load['start'][0]:.1f} → {load['end'][0]:.1f})",
         "",
-        f"| {'metric':32} | {'process':>22} | {'in-process':>22} |",
-        f"|{'-' * 34}|{'-' * 24}|{'-' * 24}|",
+        f"| {'metric':36} | {'process':>22} | {'in-process':>22} |",
+        f"|{'-' * 38}|{'-' * 24}|{'-' * 24}|",
     ]
-    lines += [f"| {a:32} | {b:>22} | {c:>22} |" for a, b, c in rows]
+    lines += [f"| {a:36} | {b:>22} | {c:>22} |" for a, b, c in rows]
     lines += [
         "",
         f"references in the same run: floor {refs['floor_steps_s']:,.0f} steps/s "
         f"(with the random orders {refs['floor_trading_steps_s']:,.0f}); backtrader alone "
         f"{refs['backtrader_alone_bars_s']:,.0f} bars/s (with the random orders "
-        f"{refs['backtrader_alone_trading_bars_s']:,.0f})",
+        f"{refs['backtrader_alone_trading_bars_s']:,.0f}); CPU µs/step parent / child: "
+        f"floor {_split(cpu['floor'])}, floor+orders {_split(cpu['floor_trading'])}, "
+        f"bt alone {cpu['backtrader_alone']['parent']:.0f}, "
+        f"bt+orders {cpu['backtrader_alone_trading']['parent']:.0f}",
         "rendering never called costs step() nothing: in-process hold "
         f"{ip['hold_steps_s']:,.0f} steps/s with rendering enabled, "
         f"{ip['hold_steps_s_render_disabled']:,.0f} with render_enabled=False",
+        "",
+        "process-mode envs on one data server, total steps/s (CPU µs per step: "
+        "this process / its children):",
+        "",
+        "| n | agent | make_vec | AsyncVectorEnv | n × one env | make_vec / Async |",
+        "|--:|-------|---------:|---------------:|------------:|-----------------:|",
+    ]
+    vec = r["vector"]
+    for agent in ("hold", "random"):
+        one = p[f"{agent}_steps_s"]
+        for n, mv in vec["make_vec"][agent].items():
+            av = vec["async"][agent][n]
+            lines.append(
+                f"| {n} | {agent} | {mv['steps_s']:,.0f} ({mv['parent_us']:.0f} / "
+                f"{mv['child_us']:.0f}) | {av['steps_s']:,.0f} ({av['parent_us']:.0f} / "
+                f"{av['child_us']:.0f}) | {int(n) * one:,.0f} | "
+                f"{mv['steps_s'] / av['steps_s']:.1f}× |"
+            )
+    lines += [
+        "",
+        f"make_vec(4) vs one process-mode env: hold "
+        f"{ratios['make_vec4_vs_one_process_hold']:.2f}×, random "
+        f"{ratios['make_vec4_vs_one_process_random']:.2f}×; vs AsyncVectorEnv(4): hold "
+        f"{ratios['make_vec4_vs_async4_hold']:.2f}×, random "
+        f"{ratios['make_vec4_vs_async4_random']:.2f}×",
         "envs sharing one data server (AsyncVectorEnv, in-process servers): "
         + ", ".join(
             f"{k.split('_')[0]} → {v:,.0f} steps/s" for k, v in r["shared_data_server"].items()

@@ -94,10 +94,17 @@ def _cerebro(df: pd.DataFrame, **strategy: object) -> bt.Cerebro:
 def backtrader_alone(df: pd.DataFrame, trade: bool = False) -> float:
     """Bars per second of plain backtrader doing the window work (and, with ``trade``,
     the random orders), no env, no IPC."""
+    return backtrader_alone_split(df, trade)["steps_s"]
+
+
+def backtrader_alone_split(df: pd.DataFrame, trade: bool = False) -> dict[str, float]:
+    """:func:`backtrader_alone` with its CPU time: ``{"steps_s", "parent_us"}`` (µs of
+    CPU per bar, ``time.process_time``: what a loaded machine does not inflate)."""
     cerebro = _cerebro(df, trade=trade)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     strat = cerebro.run()[0]
-    return strat.count / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"steps_s": strat.count / wall, "parent_us": cpu / strat.count * 1e6, "child_us": 0.0}
 
 
 def _floor_child(endpoint: str, n: int, trade: bool, data_dir: Path) -> None:
@@ -122,7 +129,15 @@ def floor(n: int, trade: bool = False, data_dir: Path = DATA_DIR) -> float:
     Raises:
         RuntimeError: the child died or went silent (e.g. no data in ``data_dir``).
     """
+    return floor_split(n, trade, data_dir)["steps_s"]
+
+
+def floor_split(n: int, trade: bool = False, data_dir: Path = DATA_DIR) -> dict[str, float]:
+    """:func:`floor` with the CPU split: ``{"steps_s", "parent_us", "child_us"}`` (µs of
+    CPU per step in this process and in the backtrader child)."""
     import tempfile
+
+    import psutil
 
     tmp = tempfile.mkdtemp(prefix="btgym-bench-")
     endpoint = f"ipc://{tmp}/floor.sock"
@@ -144,25 +159,33 @@ def floor(n: int, trade: bool = False, data_dir: Path = DATA_DIR) -> float:
                 )
         return sock.recv(copy=copy)
 
+    def child_cpu() -> float:
+        times = psutil.Process(child.pid).cpu_times()
+        return times.user + times.system
+
     reply = b"\x00"
     steps = 0
     t_wait = time.perf_counter()
     receive()  # first bar: start timing after the child is up
-    t0 = time.perf_counter()
+    cc0, c0, t0 = child_cpu(), time.process_time(), time.perf_counter()
     while True:
         sock.send(reply)
         t_wait = time.perf_counter()
         msg = receive(copy=False)
         if len(msg) == 0:
+            elapsed, cpu, cc = time.perf_counter() - t0, time.process_time() - c0, child_cpu()
             sock.send(reply)
             break
         steps += 1
-    elapsed = time.perf_counter() - t0
     child.join(10)
     sock.close(linger=0)
     Path(tmp, "floor.sock").unlink(missing_ok=True)
     Path(tmp).rmdir()
-    return steps / elapsed
+    return {
+        "steps_s": steps / elapsed,
+        "parent_us": cpu / steps * 1e6,
+        "child_us": (cc - cc0) / steps * 1e6,
+    }
 
 
 if __name__ == "__main__":
