@@ -97,6 +97,7 @@ def _pair(eurusd, kw, portfolio, backend):
     return eng, ref
 
 
+@pytest.mark.filterwarnings("ignore:state_shape\\['internal'\\] is Box")  # deliberate
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_parity_single_env(eurusd, name, backend):
     kw, portfolio, episodes = SETTINGS[name]
