@@ -120,7 +120,7 @@ def train_recorded(
     experiment = args.experiment or "default"
     print(
         f"btgym train: {args.algo.upper()} on {env_kw['filename']} -> registry "
-        f"{reg.url}, experiment {experiment}",
+        f"{reg.safe_url}, experiment {experiment}",
         flush=True,
     )
     old = signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -221,7 +221,7 @@ class LocalExecutor:
             created=plan.created,
             skipped=plan.skipped,
             run_ids=[r.id for r in plan.runs],
-            registry_url=reg.url,
+            registry_url=reg.safe_url,
         )
         root = reg.artifact_root.as_posix()
         groups = B.units_of(plan.runs)

@@ -95,7 +95,7 @@ class RayExecutor:
             created=plan.created,
             skipped=plan.skipped,
             run_ids=[r.id for r in plan.runs],
-            registry_url=reg.url,
+            registry_url=reg.safe_url,
         )
         self._init()
         self._fn = ray.remote(max_retries=0)(_task)

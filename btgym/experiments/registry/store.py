@@ -91,6 +91,11 @@ class Registry(QueueMixin, MetricsMixin):
         self._exp_cache: dict[str, str] = {}
         self._open()
 
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password hidden (for messages and logs)."""
+        return self.engine.url.render_as_string(hide_password=True)
+
     def __repr__(self) -> str:
         return f"Registry({self.engine.url.render_as_string(hide_password=True)!r})"
 
