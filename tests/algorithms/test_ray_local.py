@@ -99,7 +99,9 @@ def test_a3c_resume_and_the_workers_data_servers(ray_local, tmp_path):
     seen: dict[str, object] = {}
 
     def callback(progress):
-        if "infos" not in seen and progress.steps > 100 and algo.pool is not None:
+        # the first report comes while the workers run (each has reset its env: its data
+        # server has served a train trial already)
+        if "infos" not in seen and algo.pool is not None:
             seen["infos"] = algo._data_infos()
             seen["time"] = algo.global_time()
             seen["broadcast"] = algo.broadcast({"regime": "calm"})
@@ -119,7 +121,8 @@ def test_a3c_resume_and_the_workers_data_servers(ray_local, tmp_path):
     assert len(infos) == 2 and len({i["pid"] for i in infos}) == 2  # one server per worker
     assert all(i["served_by_type"].get("1", 0) == 0 for i in infos)  # train trials only
     assert all(i["global_time"] < _test_start_ns() for i in infos)
-    assert seen["time"] == max(i["global_time"] for i in infos)
+    # the latest over the servers (asked a moment later: a new trial may have come since)
+    assert max(i["global_time"] for i in infos) <= seen["time"] < _test_start_ns()
     assert [b["message"] for b in seen["broadcast"]] == [{"regime": "calm"}] * 2
     with pytest.raises(ConfigError, match="only while train"):
         algo.global_time()
