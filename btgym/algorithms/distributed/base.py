@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -42,19 +41,21 @@ class RayTrainerMixin:
         action_space: gym.Space | None = None,
         **keywords: Any,
     ) -> None:
-        if config is None:
-            config = self.config_cls.from_keywords(**keywords)  # type: ignore[attr-defined]
-        elif keywords:
-            config = config.replace(**keywords)
-        self.config = config
         self.ray_config = RayConfig.coerce(ray_config)
-        self.logdir = Path(logdir)
-        self.device = resolve_device(self.ray_config.learner_device or config.device)
-        self.envs = RayEnvGroup(
-            self.n_workers, self.envs_per_worker, env_fns, env_kwargs, seed=config.seed
+        # the local constructor (config, logdir checks, device) with a stand-in env
+        # factory: nothing starts on the driver, the workers build the real envs
+        super().__init__(  # type: ignore[call-arg]
+            _no_env,
+            logdir=logdir,
+            config=config,
+            observation_space=observation_space,
+            action_space=action_space,
+            **keywords,
         )
-        self._spaces = (
-            (observation_space, action_space) if observation_space and action_space else None
+        if self.ray_config.learner_device is not None:
+            self.device = resolve_device(self.ray_config.learner_device)
+        self.envs = RayEnvGroup(
+            self.n_workers, self.envs_per_worker, env_fns, env_kwargs, seed=self.config.seed
         )
         #: the worker pool while training (tests and callbacks may look at it)
         self.pool: Any = None
@@ -112,6 +113,11 @@ class RayTrainerMixin:
         if self.pool is None or not self.pool.actors:
             raise ConfigError("the Ray workers exist only while train() runs")
         return self.pool
+
+
+def _no_env() -> Any:
+    """The stand-in env factory of the local constructor (never called)."""
+    raise AssertionError("the Ray backend builds its envs in the worker actors")
 
 
 def weights_of(model: Any) -> list[np.ndarray]:
