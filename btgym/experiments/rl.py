@@ -227,8 +227,12 @@ def train_rl(
         if ckpt.is_file():
             R.atomic_write(run_dir / CHECKPOINT, lambda p: shutil.copyfile(ckpt, p))
             artifacts["checkpoint.pt"] = CHECKPOINT
+        if progress is not None and callable(getattr(progress, "close", None)):
+            progress.close()  # training is over: the bar should not tick on
         if status == "finished":
             n = DEFAULT_EVAL_EPISODES if eval_episodes is None else eval_episodes
+            if n and progress is not None:
+                print(f"  {n} greedy test episodes…", flush=True)
             test, files = test_episodes(
                 run_dir / CHECKPOINT, cfg["env_kwargs"], run_dir, n, cfg.get("seed")
             )
