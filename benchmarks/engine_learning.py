@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ppo", action="store_true", help="also btgym's PPO (slow)")
+    parser.add_argument("--no-a3c", action="store_true", help="skip A3C (e.g. SB3 only)")
     parser.add_argument("--sb3-steps", type=int, default=200_000)
     parser.add_argument("--sb3-lanes", type=int, default=16)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     env.close()
     agents: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for algo in ["a3c"] + (["ppo"] if args.ppo else []):
+        for algo in ([] if args.no_a3c else ["a3c"]) + (["ppo"] if args.ppo else []):
             for engine in ("vector", "backtrader"):
                 r = train(algo, engine, args.steps, args.workers, args.seed, Path(tmp))
                 r["vs_oracle"] = r["test_mean"] / oracle
