@@ -24,7 +24,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -379,6 +379,8 @@ def encoder_from_dict(d: Mapping[str, Any] | Encoder) -> Encoder:
         return d
     if not isinstance(d, Mapping) or "class" not in d:
         raise ConfigError(f"an encoder dict needs a 'class' key, got {d!r}")
+    import btgym.models.model_encoder  # noqa: F401  (registers ModelEncoder)
+
     try:
         cls = ENCODER_REGISTRY[str(d["class"])]
     except KeyError:
@@ -386,7 +388,19 @@ def encoder_from_dict(d: Mapping[str, Any] | Encoder) -> Encoder:
     return cls.from_dict(d)
 
 
-from btgym.models.model_encoder import ModelEncoder  # noqa: E402  (registers itself)
+if TYPE_CHECKING:  # at run time: __getattr__ below
+    from btgym.models.model_encoder import ModelEncoder
+
+
+def __getattr__(name: str) -> Any:
+    """``ModelEncoder`` lives in :mod:`btgym.models.model_encoder`, which imports this
+    module: it is looked up lazily, so either module may be imported first."""
+    if name == "ModelEncoder":
+        from btgym.models.model_encoder import ModelEncoder
+
+        return ModelEncoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ENCODER_REGISTRY",

@@ -153,3 +153,22 @@ def test_regressor_value_encoder(eurusd, tmp_path):
 def _scaled_row(enc, bars, t):
     raw = compute_features(enc.features, bars, at="bars").to_numpy()[t]
     return ((raw - np.asarray(enc.scaler.mean)) / np.asarray(enc.scaler.std))[None, :]
+
+
+def test_model_encoder_module_imports_first_in_a_fresh_interpreter():
+    """``btgym.models.model_encoder`` and ``btgym.models.encoders`` import each other:
+    either may be imported first (a fresh process, as a worker or server child is)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from btgym.models.model_encoder import ModelEncoder as A\n"
+        "from btgym.models.encoders import ModelEncoder as B, ENCODER_REGISTRY\n"
+        "assert A is B and ENCODER_REGISTRY['ModelEncoder'] is A\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
