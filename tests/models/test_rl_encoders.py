@@ -13,6 +13,15 @@ from tests.algorithms.conftest import sine_env_kwargs
 
 pytestmark = pytest.mark.slow
 
+#: each env's episode server imports torch and loads the model at its first reset: on a
+#: loaded machine (CI's 2 cores shared with other jobs) that takes well over the default
+#: reset timeout, so the tests give the servers room (they assert training, not speed)
+LOADED = {"connect_timeout": 120.0, "reset_timeout": 300.0, "data_timeout": 60.0}
+
+
+def _env_kwargs(encoders, **extra) -> dict:
+    return sine_env_kwargs(encoders=encoders, **LOADED, **extra)
+
 
 @pytest.fixture(scope="module")
 def encoders(shared_data, tmp_path_factory):
@@ -59,7 +68,7 @@ def _check_eval(checkpoint, space, capsys):
 def _space(encoders):
     import btgym
 
-    env = btgym.BTgymEnv(**sine_env_kwargs(encoders=encoders, server="inprocess"))
+    env = btgym.BTgymEnv(**_env_kwargs(encoders, server="inprocess"))
     try:
         return env.observation_space
     finally:
@@ -72,7 +81,7 @@ def test_a3c_trains_with_encoders_and_eval_rebuilds_them(encoders, tmp_path, cap
     space = _space(encoders)
     assert {"feat", "feat_valid", "mlp", "mlp_valid"} <= set(space.spaces)
     with A3C(
-        env_kwargs=sine_env_kwargs(encoders=encoders),
+        env_kwargs=_env_kwargs(encoders),
         logdir=tmp_path,
         num_workers=2,
         total_steps=2000,
@@ -87,7 +96,7 @@ def test_ppo_trains_with_encoders_and_eval_rebuilds_them(encoders, tmp_path, cap
     from btgym.algorithms import PPO
 
     with PPO(
-        env_kwargs=sine_env_kwargs(encoders=encoders),
+        env_kwargs=_env_kwargs(encoders),
         logdir=tmp_path,
         total_steps=2000,
         seed=0,
@@ -109,7 +118,7 @@ def test_sb3_ppo_multiinput_trains_with_encoders(encoders):
     from btgym.algorithms.common.sb3 import sb3_env_fns
     from btgym.envs.vector import make_env_fns
 
-    fns = make_env_fns(1, **sine_env_kwargs(encoders=encoders, server="inprocess"))
+    fns = make_env_fns(1, **_env_kwargs(encoders, server="inprocess"))
     venv = DummyVecEnv(sb3_env_fns(fns))
     try:
         assert {"feat", "mlp"} <= set(venv.observation_space.spaces)

@@ -43,6 +43,13 @@ log = get_logger(__name__)
 #: forkserver children alike)
 _CTX = mp.get_context("spawn")
 
+#: backstop on a worker's start (spawn, env + servers, first reset). Each step of the
+#: start has its own timeout (ServerConfig.connect_timeout / reset_timeout, the data
+#: server's) and a worker that dies is reported at once, so this only catches a hang
+#: those miss; it must not fire on a slow but progressing start (a loaded machine:
+#: two workers importing torch and binding encoders took > 120 s on 2 shared cores)
+WORKER_START_TIMEOUT = 900.0
+
 _TRAIN_TAGS = {
     "policy_loss": Tags.POLICY_LOSS,
     "value_loss": Tags.VALUE_LOSS,
@@ -192,7 +199,7 @@ class _ChiefRun:
             self.workers.append(child)
             child.launch()
         for child in self.workers:
-            child.wait_ready(timeout=120.0)
+            child.wait_ready(timeout=WORKER_START_TIMEOUT)
 
     def execute(self, callback: ProgressCallback | None) -> TrainResult:
         t0 = time.monotonic()
