@@ -50,10 +50,16 @@ def env_kwargs(data_dir: Path) -> dict:
     )
 
 
-def tree_cpu() -> float:
-    """CPU seconds of every live descendant of this process (servers, workers)."""
+def tree_procs() -> list[psutil.Process]:
+    """Every live descendant of this process (servers, workers), found once: a scan of
+    the process table costs milliseconds, so a measurement does not repeat it."""
+    return psutil.Process().children(recursive=True)
+
+
+def cpu_of(procs: list[psutil.Process]) -> float:
+    """CPU seconds used so far by ``procs`` (gone ones count 0)."""
     total = 0.0
-    for proc in psutil.Process().children(recursive=True):
+    for proc in procs:
         try:
             t = proc.cpu_times()
             total += t.user + t.system
@@ -72,9 +78,10 @@ def measure(env, agent: str, seconds: float) -> dict[str, float]:
     in this process (``time.process_time``) and in its children (psutil)."""
     rng = np.random.default_rng(0)
     env.reset(seed=0)
+    procs = tree_procs()
     steps, busy, cpu, child = 0, 0.0, 0.0, 0.0
     while busy < seconds:
-        c0, k0, t0 = time.process_time(), tree_cpu(), time.perf_counter()
+        c0, k0, t0 = time.process_time(), cpu_of(procs), time.perf_counter()
         n_here = 0
         while n_here < 500:
             action = int(rng.integers(4)) if agent == "random" else 0
@@ -84,7 +91,7 @@ def measure(env, agent: str, seconds: float) -> dict[str, float]:
                 break
         busy += time.perf_counter() - t0
         cpu += time.process_time() - c0
-        child += tree_cpu() - k0
+        child += cpu_of(procs) - k0
         steps += n_here
         if term or trunc:
             env.reset()
@@ -153,17 +160,13 @@ def fresh_process_memory(mode: str, data_dir: Path) -> tuple[float, float]:
     return rss, pss
 
 
-def one_mode(mode: str, data_dir: Path, seconds: float, n_resets: int) -> dict:
+def one_mode(mode: str, data_dir: Path, n_resets: int) -> dict:
+    """Construction → first observation, reset latency and memory of one env."""
     t0 = time.perf_counter()
     env = btgym.BTgymEnv(server=mode, **env_kwargs(data_dir))
     env.reset(seed=0)
-    first_obs = time.perf_counter() - t0
+    out: dict = {"first_obs_s": time.perf_counter() - t0}
     try:
-        out: dict = {"first_obs_s": first_obs}
-        for agent in ("random", "hold"):
-            m = measure(env, agent, seconds)
-            out[f"{agent}_steps_s"] = m["steps_s"]
-            out[f"{agent}_cpu_us"] = {"parent": m["parent_us"], "child": m["child_us"]}
         out["reset_median_s"], out["reset_p95_s"] = reset_latency(env, n_resets)
         out["rss_mb"], out["pss_mb"] = fresh_process_memory(mode, data_dir)
     finally:
@@ -171,44 +174,58 @@ def one_mode(mode: str, data_dir: Path, seconds: float, n_resets: int) -> dict:
     return out
 
 
-def vector_rate(kind: str, n: int, agent: str, data_dir: Path, seconds: float) -> dict:
-    """Total steps/s of ``n`` process-mode envs on one data server: ``kind`` "make_vec"
-    (btgym.make_vec: one process sends all n requests, then polls) or "async"
-    (gymnasium AsyncVectorEnv over the same envs: a worker process per env)."""
+def best(samples: list[dict]) -> dict:
+    """Best of alternating rounds: the highest rate and the lowest CPU per step (the
+    load of a shared machine only ever slows a subject down)."""
+    return {
+        "steps_s": max(m["steps_s"] for m in samples),
+        "parent_us": min(m["parent_us"] for m in samples),
+        "child_us": min(m["child_us"] for m in samples),
+        "rounds": len(samples),
+    }
+
+
+def open_vector(kind: str, n: int, data_dir: Path) -> tuple:
+    """``n`` process-mode envs on one data server as a vector env: ``kind``
+    "make_vec" (btgym.make_vec: this process sends all n requests, then collects) or
+    "async" (gymnasium AsyncVectorEnv over the same envs: a worker process per env).
+    Returns ``(venv, close)``."""
     import gymnasium as gym
 
-    fns = None
     if kind == "make_vec":
         venv = btgym.make_vec(n, seed=0, **env_kwargs(data_dir))
-    else:
-        fns = btgym.make_env_fns(n, seed=0, server="process", **env_kwargs(data_dir))
-        venv = gym.vector.AsyncVectorEnv(list(fns), context="forkserver")
-    try:
         venv.reset(seed=0)
-        rng = np.random.default_rng(0)
-        hold = {"default_asset": np.zeros(n, np.int64)}
-        for _ in range(20):  # warm up
-            venv.step(hold)
-        steps = 0
-        c0, k0, t0 = time.process_time(), tree_cpu(), time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            a = {"default_asset": rng.integers(4, size=n)} if agent == "random" else hold
-            venv.step(a)
-            steps += n
-        wall, cpu, child = (
-            time.perf_counter() - t0,
-            time.process_time() - c0,
-            tree_cpu() - k0,
-        )
-        return {
-            "steps_s": steps / wall,
-            "parent_us": cpu / steps * 1e6,
-            "child_us": child / steps * 1e6,
-        }
-    finally:
+        return venv, venv.close
+    fns = btgym.make_env_fns(n, seed=0, server="process", **env_kwargs(data_dir))
+    venv = gym.vector.AsyncVectorEnv(list(fns), context="forkserver")
+    venv.reset(seed=0)
+
+    def close() -> None:
         venv.close()
-        if fns is not None:
-            fns.close()
+        fns.close()
+
+    return venv, close
+
+
+def vector_measure(venv, n: int, agent: str, seconds: float) -> dict:
+    """Total steps/s of a vector env and its CPU split per env step."""
+    rng = np.random.default_rng(0)
+    hold = {"default_asset": np.zeros(n, np.int64)}
+    for _ in range(10):  # warm up
+        venv.step(hold)
+    steps = 0
+    procs = tree_procs()
+    c0, k0, t0 = time.process_time(), cpu_of(procs), time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a = {"default_asset": rng.integers(4, size=n)} if agent == "random" else hold
+        venv.step(a)
+        steps += n
+    wall, cpu, child = time.perf_counter() - t0, time.process_time() - c0, cpu_of(procs) - k0
+    return {
+        "steps_s": steps / wall,
+        "parent_us": cpu / steps * 1e6,
+        "child_us": child / steps * 1e6,
+    }
 
 
 def _vector_worker_steps(n: int, data_dir: Path, seconds: float, mode: str) -> float:
@@ -238,17 +255,55 @@ def main() -> None:
         default=references.DATA_DIR,
         help="folder with DAT_ASCII_EURUSD_M1_201701.csv (default: the bundled tests/data)",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (best kept)")
     args = parser.parse_args()
-    seconds, n_resets, n_bars = (1.5, 10, 5_000) if args.quick else (6.0, 40, 20_000)
+    seconds, n_resets, n_bars = (0.5, 10, 1_000) if args.quick else (2.0, 40, 5_000)
 
     load_start = os.getloadavg()
     bars = references.load_bars(n_bars, args.data_dir)
-    splits = {
-        "floor": references.floor_split(n_bars, data_dir=args.data_dir),
-        "floor_trading": references.floor_split(n_bars, trade=True, data_dir=args.data_dir),
-        "backtrader_alone": references.backtrader_alone_split(bars),
-        "backtrader_alone_trading": references.backtrader_alone_split(bars, trade=True),
-    }
+    samples: dict[str, list] = {}
+
+    def take(name: str, m: dict) -> None:
+        samples.setdefault(name, []).append(m)
+
+    # references and single envs, alternating rounds (best kept)
+    envs = {m: btgym.BTgymEnv(server=m, **env_kwargs(args.data_dir)) for m in MODES}
+    try:
+        for _ in range(args.rounds):
+            take("floor", references.floor_split(n_bars, data_dir=args.data_dir))
+            take("floor_trading", references.floor_split(n_bars, True, args.data_dir))
+            take("backtrader_alone", references.backtrader_alone_split(bars))
+            take("backtrader_alone_trading", references.backtrader_alone_split(bars, True))
+            for mode, env in envs.items():
+                for agent in ("hold", "random"):
+                    take(f"{mode}_{agent}", measure(env, agent, seconds))
+        # the vector rows: make_vec, AsyncVectorEnv and one env, alternating per n
+        vector: dict = {"make_vec": {}, "async": {}, "one_env": {}}
+        for n in VECTOR_NS:
+            opened = {k: open_vector(k, n, args.data_dir) for k in ("make_vec", "async")}
+            try:
+                for _ in range(args.rounds):
+                    for agent in ("hold", "random"):
+                        for kind, (venv, _) in opened.items():
+                            take(f"{kind}_{n}_{agent}", vector_measure(venv, n, agent, seconds))
+                        take(f"one_{n}_{agent}", measure(envs["process"], agent, seconds))
+            finally:
+                for _, close in opened.values():
+                    close()
+            for agent in ("hold", "random"):
+                for kind, key in (("make_vec", "make_vec"), ("async", "async"), ("one", "one_env")):
+                    m = best(samples[f"{kind}_{n}_{agent}"])
+                    vector[key].setdefault(agent, {})[str(n)] = m
+                print(
+                    f"n={n} {agent}: make_vec {vector['make_vec'][agent][str(n)]['steps_s']:,.0f}"
+                    f", async {vector['async'][agent][str(n)]['steps_s']:,.0f}, one env "
+                    f"{vector['one_env'][agent][str(n)]['steps_s']:,.0f} steps/s",
+                    flush=True,
+                )
+    finally:
+        for env in envs.values():
+            env.close()
+    splits = {k: best(samples[k]) for k in REFERENCES}
     refs = {
         "floor_steps_s": splits["floor"]["steps_s"],
         "floor_trading_steps_s": splits["floor_trading"]["steps_s"],
@@ -258,7 +313,12 @@ def main() -> None:
             k: {"parent": v["parent_us"], "child": v["child_us"]} for k, v in splits.items()
         },
     }
-    modes = {m: one_mode(m, args.data_dir, seconds, n_resets) for m in ("process", "inprocess")}
+    modes = {m: one_mode(m, args.data_dir, n_resets) for m in MODES}
+    for mode in MODES:
+        for agent in ("hold", "random"):
+            m = best(samples[f"{mode}_{agent}"])
+            modes[mode][f"{agent}_steps_s"] = m["steps_s"]
+            modes[mode][f"{agent}_cpu_us"] = {"parent": m["parent_us"], "child": m["child_us"]}
     render_off = btgym.BTgymEnv(
         server="inprocess", render_enabled=False, **env_kwargs(args.data_dir)
     )
@@ -268,13 +328,6 @@ def main() -> None:
         )
     finally:
         render_off.close()
-    vector: dict = {}
-    for kind in ("make_vec", "async"):
-        for agent in ("hold", "random"):
-            for n in VECTOR_NS:
-                m = vector_rate(kind, n, agent, args.data_dir, seconds)
-                vector.setdefault(kind, {}).setdefault(agent, {})[str(n)] = m
-                print(f"{kind} n={n} {agent}: {m['steps_s']:,.0f} steps/s", flush=True)
     shared = {
         f"{n}_envs_inprocess_steps_s": _vector_worker_steps(n, args.data_dir, seconds, "inprocess")
         for n in (1, 2, 4)
@@ -289,6 +342,10 @@ def main() -> None:
         ),
         "load_average": {"start": load_start, "end": os.getloadavg()},
         "quick": args.quick,
+        "method": (
+            f"{args.rounds} alternating rounds of {seconds:g} s per subject (references: "
+            f"{n_bars:,} bars per round); best rate and lowest CPU per step kept"
+        ),
         "references": refs,
         "modes": modes,
         "vector": vector,
@@ -303,6 +360,8 @@ def main() -> None:
 
 #: n of the vector rows
 VECTOR_NS = (1, 2, 4, 8)
+MODES = ("process", "inprocess")
+REFERENCES = ("floor", "floor_trading", "backtrader_alone", "backtrader_alone_trading")
 
 #: the same measurement (one env, 3,000 steps, steps/s and CPU µs per step in this
 #: process / the server) at commit 8659535, before the lean step path, on the same
@@ -348,7 +407,8 @@ def ratios(r: dict) -> dict[str, float]:
     }
     for agent in ("hold", "random"):
         mv, av = vec["make_vec"][agent], vec["async"][agent]
-        out[f"make_vec4_vs_one_process_{agent}"] = mv["4"]["steps_s"] / p[f"{agent}_steps_s"]
+        one = vec["one_env"][agent]["4"]["steps_s"]  # measured alternating with make_vec(4)
+        out[f"make_vec4_vs_one_process_{agent}"] = mv["4"]["steps_s"] / one
         out[f"make_vec4_vs_async4_{agent}"] = mv["4"]["steps_s"] / av["4"]["steps_s"]
     return out
 
@@ -429,17 +489,17 @@ def table(r: dict) -> str:
         f"{ip['hold_steps_s']:,.0f} steps/s with rendering enabled, "
         f"{ip['hold_steps_s_render_disabled']:,.0f} with render_enabled=False",
         "",
-        "process-mode envs on one data server, total steps/s (CPU µs per step: "
-        "this process / its children):",
+        "process-mode envs on one data server, total steps/s (CPU µs per env step: "
+        "this process / its children); one env measured in the same rounds:",
         "",
         "| n | agent | make_vec | AsyncVectorEnv | n × one env | make_vec / Async |",
         "|--:|-------|---------:|---------------:|------------:|-----------------:|",
     ]
     vec = r["vector"]
     for agent in ("hold", "random"):
-        one = p[f"{agent}_steps_s"]
         for n, mv in vec["make_vec"][agent].items():
             av = vec["async"][agent][n]
+            one = vec["one_env"][agent][n]["steps_s"]
             lines.append(
                 f"| {n} | {agent} | {mv['steps_s']:,.0f} ({mv['parent_us']:.0f} / "
                 f"{mv['child_us']:.0f}) | {av['steps_s']:,.0f} ({av['parent_us']:.0f} / "
