@@ -155,6 +155,9 @@ class BatchEpisodes:
         self._default_internal = self.hooks.default("get_internal_state")
         self._has_done_hook = not self.hooks.default("get_done")
         self._entry: tuple | None = None
+        #: (codes, compiled entry, args) of the last full-batch kernel call (reused while
+        #: the caller passes the same ``codes`` array and no buffer was reallocated)
+        self._fast: tuple | None = None
         meta = strategy.state_shape.get("metadata")
         self._meta_obs = None
         if meta is not None and self.hooks.default("get_metadata_state") and meta.shape == (5,):
@@ -175,6 +178,7 @@ class BatchEpisodes:
             if raw is not None:
                 raw[:, :old] = self.raw
         self.opens, self.closes, self.stamps, self.raw = opens, closes, stamps, raw
+        self._fast = None
         ohlc = None
         if self.hooks.wants_ohlc:
             ohlc = np.zeros((n, capacity, len(self.data_names), 4))
@@ -247,6 +251,13 @@ class BatchEpisodes:
         a = self._all if active is None else active
         default_reward = self._default_reward
         if self.backend == "numba":
+            fast = self._fast
+            if fast is not None and codes is fast[0] and active is None:
+                fast[1](*fast[2])  # same arrays as last time: no re-dispatch
+                self.last_action[:] = codes
+                if self._has_done_hook:
+                    self._apply_done_hook(a)
+                return
             acts = np.ascontiguousarray(codes, np.float64 if self.portfolio else np.int64)
             br = self.broker
             args = (
@@ -270,7 +281,10 @@ class BatchEpisodes:
                 self.terminated,
                 self.truncated,
             )
-            self._kernel(args)(*args)
+            entry = self._kernel(args)
+            entry(*args)
+            if acts is codes and active is None and default_reward:
+                self._fast = (codes, entry, args)  # the caller reuses ``codes`` in place
         else:
             self._step_numpy(codes, a)
         if active is None:
@@ -281,13 +295,16 @@ class BatchEpisodes:
             self.reward = np.where(a, self.hooks.reward(self._view()), 0.0)
             self.prev_value = np.where(a, self.value, self.prev_value)
         if self._has_done_hook:
-            done_hook = self.hooks.done(self._view())
-            if done_hook is not None:
-                reason = self.reason
-                self.reason = np.where(((reason == 0) | (reason == 4)) & done_hook & a, 3, reason)
-                reason = self.reason
-                self.terminated = (reason >= 1) & (reason <= 3)
-                self.truncated = reason == 4
+            self._apply_done_hook(a)
+
+    def _apply_done_hook(self, a: np.ndarray) -> None:
+        done_hook = self.hooks.done(self._view())
+        if done_hook is not None:
+            reason = self.reason
+            self.reason = np.where(((reason == 0) | (reason == 4)) & done_hook & a, 3, reason)
+            reason = self.reason
+            self.terminated[:] = (reason >= 1) & (reason <= 3)
+            self.truncated[:] = reason == 4
 
     def _kernel(self, args: tuple) -> Any:
         """The compiled kernel for these argument types, called past numba's type

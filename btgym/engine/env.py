@@ -263,8 +263,12 @@ class EngineEnv(_EngineBase, gym.Env):
         core = self.core
         if self.kind == "discrete":
             codes = self._codes
-            if type(action) is int and 0 <= action <= 3 and len(self.asset_names) == 1:
-                codes[0, 0] = action
+            if (
+                (type(action) is int or isinstance(action, np.integer))
+                and 0 <= action <= 3
+                and len(self.asset_names) == 1
+            ):
+                codes[0, 0] = action  # already in range: no space normalisation
             else:
                 codes[0] = list(self.action_space.normalize(action).values())
             core.step(codes)

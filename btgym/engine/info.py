@@ -16,10 +16,20 @@ def broker_message(core: BatchEpisodes, lane: int) -> str:
     """Order notifications of ``lane``'s last fill pass, "; "-joined (backtrader's
     order: check rejections first, then executions, each in submission order)."""
     br = core.broker
-    status = br.fill_status[lane].tolist()
+    fills = br.fills[lane].tolist()  # k rows [status, size, price, comm, kind]
+    if len(fills) == 1:  # one asset: no submission order to follow
+        status, size, price, comm, kind = fills[0]
+        if not status:
+            return ""
+        name = core.asset_names[0]
+        if status == COMPLETED:
+            what = "CLOSE" if kind == CLOSE else ("BUY" if size > 0 else "SELL")
+            return f"{name}: {what} executed, size {size:g}, price {price:.6g}, comm {comm:.6g}"
+        return f"{name}: order Margin (not enough cash/margin)"
+    status = [row[0] for row in fills]
     if not any(status):
         return ""
-    order = br.oorder[lane]
+    order = br.oorder[lane].tolist()
     names = core.asset_names
     out = []
     for a in order:
@@ -28,12 +38,10 @@ def broker_message(core: BatchEpisodes, lane: int) -> str:
     for a in order:
         s = status[a]
         if s == COMPLETED:
-            size = br.fill_size[lane, a]
-            kind = br.fill_kind[lane, a]
+            _, size, price, comm, kind = fills[a]
             what = "CLOSE" if kind == CLOSE else ("BUY" if size > 0 else "SELL")
             out.append(
-                f"{names[a]}: {what} executed, size {size:g}, "
-                f"price {br.fill_price[lane, a]:.6g}, comm {br.fill_comm[lane, a]:.6g}"
+                f"{names[a]}: {what} executed, size {size:g}, price {price:.6g}, comm {comm:.6g}"
             )
         elif s == MARGIN:
             out.append(f"{names[a]}: order Margin (not enough cash/margin)")
