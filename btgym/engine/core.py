@@ -158,6 +158,7 @@ class BatchEpisodes:
         #: (codes, compiled entry, args) of the last full-batch kernel call (reused while
         #: the caller passes the same ``codes`` array and no buffer was reallocated)
         self._fast: tuple | None = None
+        self._lane_plan: list | None = None
         meta = strategy.state_shape.get("metadata")
         self._meta_obs = None
         if meta is not None and self.hooks.default("get_metadata_state") and meta.shape == (5,):
@@ -415,19 +416,38 @@ class BatchEpisodes:
 
     def observe_lane(self, lane: int) -> dict[str, np.ndarray]:
         """Observation of one lane (the single env's fast path): fresh arrays."""
-        hooks = self.hooks
+        plan = self._lane_plan
+        if plan is None:
+            plan = self._lane_plan = self._make_lane_plan()
         obs = {}
-        for key, _fn, dtype, _shape, _low, _high in self._plan:
-            if key == "raw" and hooks.default_raw:
-                t = int(self.I[lane, kern.T])
+        other = None
+        for key, mode, dtype in plan:
+            if mode == 0:  # default raw: a copy of the window
+                t = self.I[lane, kern.T]
                 obs[key] = self.raw[lane, t - self.time_dim + 1 : t + 1].copy()
-            elif key == "internal" and self._default_internal and self.backend == "numba":
-                obs[key] = self.internal[lane].astype(dtype)  # clipped by the kernel
-            elif key == "metadata" and self._meta_obs is not None:
+            elif mode == 1:  # default internal, clipped by the kernel
+                obs[key] = self.internal[lane].astype(dtype)
+            elif mode == 2:  # default metadata, clipped at load
                 obs[key] = self._meta_obs[lane].copy()
             else:
-                obs[key] = self.observe(np.array([lane]))[key][0]
+                if other is None:
+                    other = self.observe(np.array([lane]))
+                obs[key] = other[key][0]
         return obs
+
+    def _make_lane_plan(self) -> list[tuple[str, int, np.dtype]]:
+        """``(key, mode, dtype)`` per leaf: how :meth:`observe_lane` gets it."""
+        plan = []
+        for key, _fn, dtype, _shape, _low, _high in self._plan:
+            mode = 3
+            if key == "raw" and self.hooks.default_raw:
+                mode = 0
+            elif key == "internal" and self._default_internal and self.backend == "numba":
+                mode = 1
+            elif key == "metadata" and self._meta_obs is not None:
+                mode = 2
+            plan.append((key, mode, dtype))
+        return plan
 
     def _view(self, lanes: np.ndarray | None = None) -> LaneView:
         return LaneView(self, self._lanes if lanes is None else lanes)

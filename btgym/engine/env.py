@@ -23,7 +23,7 @@ from btgym.engine.actions import (
     single_action_space,
 )
 from btgym.engine.core import BatchEpisodes
-from btgym.engine.info import batch_info, lane_info
+from btgym.engine.info import batch_info, lane_info, lane_step
 from btgym.engine.setup import EngineSetup, LaneSampler, draw_reset, reset_configs
 from btgym.errors import ConfigError, EnvClosedError, ResetNeededError
 from btgym.spaces import DictSpace
@@ -274,11 +274,12 @@ class EngineEnv(_EngineBase, gym.Env):
             core.step(codes)
         else:
             core.step(self._decode(action, 1))
-        terminated, truncated = bool(core.terminated[0]), bool(core.truncated[0])
+        done = core.terminated.tolist() + core.truncated.tolist()
+        terminated, truncated = done
         if terminated or truncated:
             self._needs_reset = True
-        info = lane_info(core, 0, self.action_keys)
-        return core.observe_lane(0), float(core.reward[0]), terminated, truncated, info
+        reward, info = lane_step(core, 0, self.action_keys)
+        return core.observe_lane(0), reward, terminated, truncated, info
 
     def _obs(self) -> dict[str, np.ndarray]:
         return self.core.observe_lane(0)

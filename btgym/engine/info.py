@@ -9,7 +9,7 @@ import numpy as np
 
 from btgym.engine.broker import COMPLETED, MARGIN, MARGIN_CHECK
 from btgym.engine.core import CLOSE, REASONS, BatchEpisodes
-from btgym.engine.kernel import CASH, DD, REALIZED, VALUE
+from btgym.engine.kernel import CASH, DD, REALIZED, REWARD, VALUE
 
 
 def broker_message(core: BatchEpisodes, lane: int) -> str:
@@ -50,6 +50,14 @@ def broker_message(core: BatchEpisodes, lane: int) -> str:
 
 def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> dict[str, Any]:
     """The standard info dict of ``lane`` (see :mod:`btgym.strategy.info`)."""
+    return lane_step(core, lane, action_keys)[1]
+
+
+def lane_step(
+    core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]
+) -> tuple[float, dict[str, Any]]:
+    """``(reward, info)`` of ``lane`` after a step, from one read of its rows (the
+    single env's per-step path)."""
     br = core.broker
     f = core.F[lane].tolist()
     t, _, step, reason, bars = core.I[lane].tolist()
@@ -57,6 +65,8 @@ def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> d
     act = core.last_action[lane].tolist()
     if core.portfolio:
         action = dict(zip(action_keys, act))
+    elif len(act) == 1:
+        action = {action_keys[0]: int(act[0])}
     else:
         action = {k: int(a) for k, a in zip(action_keys, act)}
     info = {
@@ -74,7 +84,7 @@ def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> d
     if reason:
         info["done_reason"] = REASONS[reason]
         info["bars_stepped"] = bars
-    return info
+    return f[REWARD], info
 
 
 def batch_info(
