@@ -46,12 +46,26 @@ def batch_action_space(kind: str, assets: tuple[str, ...], n: int) -> gym.Space:
     return gym.spaces.Box(0.0, 1.0, (n, len(assets) + 1), dtype=np.float32)
 
 
-def decode_codes(action: Any, assets: tuple[str, ...], n: int) -> np.ndarray:
+def decode_codes(
+    action: Any, assets: tuple[str, ...], n: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """Batched discrete action → int64 codes (n, k), each in 0..3.
+
+    Args:
+        out: an int64 (n, k) buffer to write the codes into (and return): integer
+            arrays of the right shape are then copied and range-checked in one pass.
 
     Raises:
         InvalidActionError: wrong shape, unknown asset, value outside 0..3.
     """
+    if out is not None:
+        arr = _int_array(action, assets)
+        if arr is not None and arr.shape == out.shape:
+            np.copyto(out, arr, casting="unsafe")
+            if not out.size or out.view(np.uint64).max() <= 3:  # negatives wrap: > 3
+                return out
+        out[:] = decode_codes(action, assets, n)
+        return out
     if isinstance(action, Mapping):
         extra = set(action) - set(assets)
         if extra:
@@ -79,6 +93,20 @@ def decode_codes(action: Any, assets: tuple[str, ...], n: int) -> np.ndarray:
     if codes.size and (codes.min() < 0 or codes.max() > 3):
         raise InvalidActionError("actions must be in 0..3 (hold, buy, sell, close)")
     return codes
+
+
+def _int_array(action: Any, assets: tuple[str, ...]) -> np.ndarray | None:
+    """``action`` as an (n, k) integer array when that needs no checks beyond the
+    shape and the range (an int ndarray, or a one-asset dict of one), else None."""
+    if isinstance(action, Mapping):
+        if len(assets) != 1 or len(action) != 1:
+            return None
+        action = action.get(assets[0])
+    if type(action) is not np.ndarray or action.dtype.kind not in "iu":
+        return None
+    if action.ndim == 1 and len(assets) == 1:
+        return action[:, None]
+    return action
 
 
 def decode_weights(action: Any, assets: tuple[str, ...], n: int, cash_name: str) -> np.ndarray:

@@ -61,6 +61,7 @@ class _EngineBase:
         self.core = BatchEpisodes(
             n, strat, self.config["broker"], self.setup.data_names, hooks=self.setup.hooks
         )
+        self._code_buf = np.zeros((n, len(self.asset_names)), np.int64)
         self._samplers = [LaneSampler(self.setup.domain) for _ in range(n)]
         self._lane_rngs: list[np.random.Generator | None] = [None] * n
         self._options: tuple[dict, dict] = ({}, {})
@@ -69,6 +70,8 @@ class _EngineBase:
     def _decode(self, action: Any, n: int) -> np.ndarray:
         if self.kind == "portfolio":
             return decode_weights(action, self.asset_names, n, self.cash_name)
+        if n == self.core.n:  # the whole batch: into one buffer (the core's fast path)
+            return decode_codes(action, self.asset_names, n, out=self._code_buf)
         return decode_codes(action, self.asset_names, n)
 
     def _reset_lane(self, lane: int, seed: int | None, owner: bool, rng: Any = None) -> None:

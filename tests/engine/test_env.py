@@ -142,6 +142,15 @@ def test_unknown_keyword_and_bad_actions(eurusd):
         env.step(np.array([[5], [0]]))
     with pytest.raises(InvalidActionError):
         env.step({"nope": np.zeros(2, int)})
+    for bad in (np.array([[-1], [0]]), np.array([[0], [4]], np.uint8), np.zeros((3, 1), int)):
+        with pytest.raises(InvalidActionError):  # the buffered fast path checks too
+            env.step(bad)
+    with pytest.raises(InvalidActionError):
+        env.step({env.asset_names[0]: np.array([0, -2])})
+    _, _, _, _, info = env.step({env.asset_names[0]: np.array([1, 2], np.int32)})
+    assert info["action"][env.asset_names[0]].tolist() == [1, 2]
+    _, _, _, _, info = env.step(np.array([3, 0], np.uint8))
+    assert info["action"][env.asset_names[0]].tolist() == [3, 0]
     port = VectorBTgymEnv(num_envs=2, actions="portfolio", **kw(eurusd, start_cash=1000.0))
     port.reset(seed=0)
     with pytest.raises(InvalidActionError):
