@@ -73,15 +73,16 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def timed_single(env: Any, seconds: float, seed: int = 0) -> float:
-    """Single-env steps/s with random actions (resets are included)."""
+def timed_single(env: Any, seconds: float, seed: int = 0) -> tuple[float, float]:
+    """Single-env ``(steps/s wall, µs CPU per step)`` with random actions (resets are
+    included; CPU: this process's ``time.process_time``, what load from others leaves out)."""
     rng = np.random.default_rng(seed)
     acts = rng.integers(0, 4, 100_000).tolist()
     env.reset(seed=seed)
     for a in acts[:50]:  # warm up (numba loads its compiled kernels on first use)
         if any(env.step(a)[2:4]):
             env.reset()
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     deadline = t0 + seconds
     while True:
         for _ in range(200):
@@ -91,17 +92,18 @@ def timed_single(env: Any, seconds: float, seed: int = 0) -> float:
                 env.reset()
         if time.perf_counter() > deadline:
             break
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (time.process_time() - c0) / n * 1e6
 
 
-def timed_vector(env: Any, seconds: float, seed: int = 0) -> float:
-    """Env steps/s of a vector env (N lanes × batched steps/s)."""
+def timed_vector(env: Any, seconds: float, seed: int = 0) -> tuple[float, float]:
+    """``(env steps/s wall, µs CPU per env step)`` of a vector env (N lanes × batched
+    steps/s)."""
     n_envs = env.num_envs
     rng = np.random.default_rng(seed)
     acts = rng.integers(0, 4, (64, n_envs, 1))
     env.reset(seed=seed)
     env.step(acts[0])  # compile / warm up
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     deadline = t0 + seconds
     while True:
         for _ in range(8):
@@ -109,7 +111,8 @@ def timed_vector(env: Any, seconds: float, seed: int = 0) -> float:
             n += 1
         if time.perf_counter() > deadline:
             break
-    return n * n_envs / (time.perf_counter() - t0)
+    cpu_us = (time.process_time() - c0) / n / n_envs * 1e6
+    return n * n_envs / (time.perf_counter() - t0), cpu_us
 
 
 ANYTRADING = textwrap.dedent(
@@ -124,7 +127,7 @@ ANYTRADING = textwrap.dedent(
     rng = np.random.default_rng(0)
     acts = rng.integers(0, 2, 100000).tolist()
     env.reset(seed=0)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     deadline = t0 + seconds
     while True:
         for _ in range(200):
@@ -136,6 +139,7 @@ ANYTRADING = textwrap.dedent(
             break
     import gym_anytrading
     print(json.dumps({"steps_per_sec": n / (time.perf_counter() - t0),
+                      "cpu_us_per_step": (time.process_time() - c0) / n * 1e6,
                       "version": getattr(gym_anytrading, "__version__", "?")}))
     """
 )
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     backends = ["numba", "numpy"] if HAVE_NUMBA else ["numpy"]
     memory: dict[str, Any] = {}
     subjects: dict[str, Any] = {
-        "anytrading": lambda: anytrading(args.anytrading_python, sec).get("steps_per_sec"),
+        "anytrading": lambda: _pair(anytrading(args.anytrading_python, sec)),
     }
     bt = BTgymEnv(server="inprocess", **kw)
     subjects["backtrader_inprocess"] = lambda: timed_single(bt, sec)
@@ -207,11 +211,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for e in bts:
         e.close()
     rounds: dict[str, list[float]] = {name: [] for name in subjects}
+    cpu_rounds: dict[str, list[float]] = {name: [] for name in subjects}
     for _ in range(args.rounds):  # alternate, so load spikes hit every subject alike
         for name, fn in subjects.items():
             value = fn()
-            if value:
-                rounds[name].append(float(value))
+            if value and value[0]:
+                rounds[name].append(float(value[0]))
+                cpu_rounds[name].append(float(value[1]))
     for e in envs:
         e.close()
     best = {name: max(v) if v else None for name, v in rounds.items()}
@@ -220,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "backtrader_inprocess": best["backtrader_inprocess"],
         "single": {b: best[f"single/{b}"] for b in backends},
         "vector": {b: {str(n): best[f"vector/{b}/{n}"] for n in args.sizes} for b in backends},
+        "cpu_us_per_step": {name: min(v) if v else None for name, v in cpu_rounds.items()},
         "memory": memory,
         "rounds": rounds,
     }
@@ -230,13 +237,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     big = str(max(args.sizes))
     single_best = max(res["single"].values())
     vector_best = max(res["vector"][b][big] for b in backends)
+    cpu = res["cpu_us_per_step"]
+    single_cpu = min(cpu[f"single/{b}"] for b in backends)
     ratios = {
         "single_vs_anytrading": single_best / any_sps if any_sps else None,
+        "single_vs_anytrading_cpu": cpu["anytrading"] / single_cpu if cpu["anytrading"] else None,
         "single_vs_backtrader": single_best / res["backtrader_inprocess"],
         f"batched_{big}_vs_backtrader": vector_best / res["backtrader_inprocess"],
     }
     yardsticks = {
         "single_env_100k": single_best >= 100_000,
+        "single_env_100k_per_cpu_second": single_cpu <= 10.0,
+        f"batched_{big}_1M_per_cpu_second": min(cpu[f"vector/{b}/{big}"] for b in backends) <= 1.0,
         "single_vs_anytrading_0.6": bool(any_sps and single_best / any_sps >= 0.6),
         f"batched_{big}_1M": vector_best >= 1_000_000,
         "vs_backtrader_20x": ratios[f"batched_{big}_vs_backtrader"] >= 20,
@@ -250,8 +262,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "load_avg_at_end": os.getloadavg(),
             "note": (
                 "shared 2-core machine with other jobs running: every subject measured in "
-                f"{args.rounds} alternating rounds of {sec} s, best round kept; compare "
-                "ratios within this run"
+                f"{args.rounds} alternating rounds of {sec} s, best round kept (best wall "
+                "rate; least CPU µs per step from time.process_time); compare ratios within "
+                "this run"
             ),
         },
         "default_backend": fast,
@@ -269,16 +282,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def table(report: dict[str, Any]) -> str:
     r = report["results"]
-    rows = [("env", "steps/s"), ("---", "---:")]
+    cpu = r.get("cpu_us_per_step", {})
+
+    def us(name: str) -> str:
+        v = cpu.get(name)
+        return f"{v:.3g}" if v else "—"
+
+    rows = [("env", "steps/s (wall)", "µs CPU / step"), ("---", "---:", "---:")]
     at = r["anytrading"].get("steps_per_sec")
-    rows.append(("gym-anytrading ForexEnv (its own venv)", f"{at:,.0f}" if at else "skipped"))
-    rows.append(("btgym backtrader engine, in-process", f"{r['backtrader_inprocess']:,.0f}"))
+    at_s = f"{at:,.0f}" if at else "skipped"
+    rows.append(("gym-anytrading ForexEnv (its own venv)", at_s, us("anytrading")))
+    bt = f"{r['backtrader_inprocess']:,.0f}"
+    rows.append(("btgym backtrader engine, in-process", bt, us("backtrader_inprocess")))
     for b, sps in r["single"].items():
-        rows.append((f"btgym vector engine, single env ({b})", f"{sps:,.0f}"))
+        rows.append((f"btgym vector engine, single env ({b})", f"{sps:,.0f}", us(f"single/{b}")))
     for b, sizes in r["vector"].items():
         for n, sps in sizes.items():
-            rows.append((f"btgym VectorBTgymEnv N={n} ({b}), env steps", f"{sps:,.0f}"))
-    lines = [f"| {a} | {b} |" for a, b in rows]
+            name = f"btgym VectorBTgymEnv N={n} ({b}), env steps"
+            rows.append((name, f"{sps:,.0f}", us(f"vector/{b}/{n}")))
+    lines = [f"| {a} | {b} | {c} |" for a, b, c in rows]
     mem = r["memory"]
     lines.append("")
     for key, m in mem.items():
@@ -287,6 +309,12 @@ def table(report: dict[str, Any]) -> str:
     for k, v in report["ratios"].items():
         lines.append(f"- {k}: {v:.2f}×" if v else f"- {k}: n/a")
     return "\n".join(lines)
+
+
+def _pair(result: dict[str, Any]) -> tuple[float, float] | None:
+    """gym-anytrading's ``(steps/s, µs CPU per step)``, None when it did not run."""
+    sps = result.get("steps_per_sec")
+    return (sps, result.get("cpu_us_per_step")) if sps else None
 
 
 if __name__ == "__main__":

@@ -255,7 +255,9 @@ class BatchBroker:
             self.realized[lanes] += (ex_pnl - ex_comm)[done]
             self.fill_status[lanes, assets] = COMPLETED
             self.fill_size[lanes, assets] = execsize[done]
-            self.fill_price[lanes, assets] = ((0.0 * 0.0 + execsize * p) / execsize)[done]
+            with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 only where not done
+                price = (0.0 * 0.0 + execsize * p) / execsize
+            self.fill_price[lanes, assets] = price[done]
             self.fill_comm[lanes, assets] = ex_comm[done]
             fl, fa = n_idx[acc & fail], a[acc & fail]
             self.fill_status[fl, fa] = MARGIN

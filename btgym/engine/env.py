@@ -59,7 +59,12 @@ class _EngineBase:
         if strat.portfolio_actions:
             self.action_keys = (self.cash_name, *self.asset_names)
         self.core = BatchEpisodes(
-            n, strat, self.config["broker"], self.setup.data_names, hooks=self.setup.hooks
+            n,
+            strat,
+            self.config["broker"],
+            self.setup.data_names,
+            hooks=self.setup.hooks,
+            backend=backend,
         )
         self._code_buf = np.zeros((n, len(self.asset_names)), np.int64)
         self._samplers = [LaneSampler(self.setup.domain) for _ in range(n)]

@@ -36,6 +36,7 @@ def kw(eurusd, **over):
 
 def test_single_env_passes_gymnasium_check_env(eurusd, backend):
     env = EngineEnv(backend=backend, **kw(eurusd))
+    assert env.core.backend == backend  # the keyword reaches the engine
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from gymnasium.utils.env_checker import check_env
