@@ -64,6 +64,14 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _cwd_in_tmp_path(tmp_path, monkeypatch) -> None:
+    """Every live test runs in its own tmp dir: a publisher closed with unsent signals
+    writes its default journal (``./btgym-live-<name>.jsonl``) there, never into the
+    checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def live_name() -> str:
     """A runner name unique within the session."""
