@@ -180,6 +180,7 @@ class BatchEpisodes:
                 raw[:, :old] = self.raw
         self.opens, self.closes, self.stamps, self.raw = opens, closes, stamps, raw
         self._fast = None
+        self._rows: dict[int, tuple] = {}
         ohlc = None
         if self.hooks.wants_ohlc:
             ohlc = np.zeros((n, capacity, len(self.data_names), 4))
@@ -414,21 +415,41 @@ class BatchEpisodes:
 
     # ------------------------------------------------------------------ observations
 
+    def lane_rows(self, lane: int) -> tuple:
+        """Views of ``lane``'s rows ``(F, I, last_action, size, raw, internal, meta)``,
+        made once (until the buffers grow) for the single env's per-step reads."""
+        rows = self._rows.get(lane)
+        if rows is None:
+            raw = None if self.raw is None else self.raw[lane]
+            meta = None if self._meta_obs is None else self._meta_obs[lane]
+            rows = (
+                self.F[lane],
+                self.I[lane],
+                self.last_action[lane],
+                self.broker.size[lane],
+                raw,
+                self.internal[lane],
+                meta,
+            )
+            self._rows[lane] = rows
+        return rows
+
     def observe_lane(self, lane: int) -> dict[str, np.ndarray]:
         """Observation of one lane (the single env's fast path): fresh arrays."""
         plan = self._lane_plan
         if plan is None:
             plan = self._lane_plan = self._make_lane_plan()
+        _, ints, _, _, raw, internal, meta = self.lane_rows(lane)
         obs = {}
         other = None
         for key, mode, dtype in plan:
             if mode == 0:  # default raw: a copy of the window
-                t = self.I[lane, kern.T]
-                obs[key] = self.raw[lane, t - self.time_dim + 1 : t + 1].copy()
+                t = int(ints[kern.T]) + 1
+                obs[key] = raw[t - self.time_dim : t].copy()
             elif mode == 1:  # default internal, clipped by the kernel
-                obs[key] = self.internal[lane].astype(dtype)
+                obs[key] = internal.astype(dtype)
             elif mode == 2:  # default metadata, clipped at load
-                obs[key] = self._meta_obs[lane].copy()
+                obs[key] = meta.copy()
             else:
                 if other is None:
                     other = self.observe(np.array([lane]))

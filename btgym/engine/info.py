@@ -58,11 +58,11 @@ def lane_step(
 ) -> tuple[float, dict[str, Any]]:
     """``(reward, info)`` of ``lane`` after a step, from one read of its rows (the
     single env's per-step path)."""
-    br = core.broker
-    f = core.F[lane].tolist()
-    t, _, step, reason, bars = core.I[lane].tolist()
+    f_row, i_row, a_row, size_row = core.lane_rows(lane)[:4]
+    f = f_row.tolist()
+    t, _, step, reason, bars = i_row.tolist()
     value, realized = f[VALUE], f[REALIZED]
-    act = core.last_action[lane].tolist()
+    act = a_row.tolist()
     if core.portfolio:
         action = dict(zip(action_keys, act))
     elif len(act) == 1:
@@ -75,7 +75,7 @@ def lane_step(
         "action": action,
         "broker_cash": f[CASH],
         "broker_value": value,
-        "position": dict(zip(core.asset_names, br.size[lane].tolist())),
+        "position": dict(zip(core.asset_names, size_row.tolist())),
         "drawdown": f[DD],
         "realized_pnl": realized,
         "unrealized_pnl": value - core.start_cash - realized,
