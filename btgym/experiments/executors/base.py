@@ -176,8 +176,16 @@ def record_outcome(registry: Registry, run: RunRecord, outcome: RunOutcome) -> s
         files = {
             n: run_dir / rel for n, rel in outcome.artifacts.items() if (run_dir / rel).is_file()
         }
+        uris: dict[str, str] = {}
+        if registry.store.remote and run_dir.is_dir():
+            published = registry.publish_run(run, run_dir)
+            uris = {
+                n: published[Path(rel).as_posix()]
+                for n, rel in outcome.artifacts.items()
+                if Path(rel).as_posix() in published
+            }
         if files:
-            registry.log_artifacts(run.id, files)
+            registry.log_artifacts(run.id, files, uris=uris)
     except Exception as exc:  # a bad metric must not leave the run 'running'
         log.warning(f"run {run.id}: could not record its results: {exc}")
         registry.finish(

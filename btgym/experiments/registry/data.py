@@ -119,9 +119,13 @@ class MetricsMixin:
         return rec
 
     def log_artifacts(
-        self, run_id: str, files: Mapping[str, str | os.PathLike]
+        self,
+        run_id: str,
+        files: Mapping[str, str | os.PathLike],
+        uris: Mapping[str, str] | None = None,
     ) -> list[ArtifactRecord]:
-        """Record several files of a run in one transaction (``{name: path}``)."""
+        """Record several files of a run in one transaction (``{name: path}``); ``uris``
+        (``{name: URI}``) names where a file was published (default: its local URI)."""
         recs = []
         for name, path in files.items():
             p = Path(path)
@@ -132,7 +136,7 @@ class MetricsMixin:
                 ArtifactRecord(
                     run_id=run_id,
                     name=name,
-                    uri=p.resolve().as_uri(),
+                    uri=(uris or {}).get(name) or p.resolve().as_uri(),
                     sha256=digest,
                     bytes=size,
                     created_at=now_utc(),

@@ -26,6 +26,7 @@ from btgym.experiments.registry import schema as S
 from btgym.experiments.registry.claim import QueueMixin
 from btgym.experiments.registry.data import MetricsMixin, now_utc
 from btgym.experiments.registry.records import Experiment, RunRecord
+from btgym.experiments.store import FsspecStore, LocalStore, is_url, open_store, work_dir_for
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -72,7 +73,17 @@ class Registry(QueueMixin, MetricsMixin):
     def __init__(
         self, url: str | None = None, artifact_root: str | os.PathLike | None = None
     ) -> None:
-        root = Path(artifact_root) if artifact_root is not None else default_artifact_root()
+        if artifact_root is None and is_url(os.environ.get("BTGYM_ARTIFACTS")):
+            artifact_root = os.environ["BTGYM_ARTIFACTS"]
+        self.store: LocalStore | FsspecStore
+        if is_url(artifact_root):  # fsspec root: runs write to a local working dir first
+            self.artifact_url = os.fspath(artifact_root).rstrip("/")
+            self.store = open_store(self.artifact_url)
+            root = work_dir_for(self.artifact_url)
+        else:
+            root = Path(artifact_root) if artifact_root is not None else default_artifact_root()
+            self.store = LocalStore(root)
+            self.artifact_url = self.store.root.as_posix()
         self.artifact_root = root.resolve()
         self.url = url or default_registry_url(self.artifact_root)
         try:
@@ -171,6 +182,24 @@ class Registry(QueueMixin, MetricsMixin):
     def run_dir_of(self, experiment: str, run_id: str) -> Path:
         """``<artifact_root>/<experiment>/<run_id>``."""
         return self.artifact_root / experiment / run_id
+
+    def publish_run(self, run: RunRecord, run_dir: str | os.PathLike) -> dict[str, str]:
+        """Publish a finished run directory to the artifact store; ``{file: URI}``
+        (a no-op for a local root, where the run directory already is)."""
+        return self.store.put_dir(run_dir, f"{run.experiment}/{run.id}")
+
+    def local_run_dir(self, run: RunRecord) -> Path | None:
+        """A local directory holding the files of ``run``: its run directory for a local
+        root; for an fsspec root the working copy, fetched from the store when missing."""
+        if not self.store.remote:
+            return Path(run.run_dir) if run.run_dir else None
+        local = self.run_dir_of(run.experiment, run.id)
+        if not (local / "run.json").is_file():
+            rel = f"{run.experiment}/{run.id}"
+            if not self.store.exists(rel):
+                return None
+            self.store.get_dir(rel, local)
+        return local
 
     def create_runs(
         self,

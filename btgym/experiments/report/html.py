@@ -133,6 +133,18 @@ def _table(runs: Sequence[RunRecord], metrics: Any, split: str) -> str:
     )
 
 
+def _fetched(registry: Registry, run: RunRecord) -> RunRecord:
+    """``run`` with ``run_dir`` pointing at a local copy fetched from the artifact store."""
+    import dataclasses
+
+    try:
+        local = registry.local_run_dir(run)
+    except Exception as exc:
+        log.warning(f"report: files of run {run.id} not fetched from {registry.store!r} ({exc})")
+        local = None
+    return dataclasses.replace(run, run_dir=local.as_posix() if local else None)
+
+
 def build_report(
     registry: Registry,
     runs: Sequence[RunRecord | str] | None = None,
@@ -159,6 +171,8 @@ def build_report(
     else:
         ids = [r if isinstance(r, str) else r.id for r in runs]
         records = [registry.get(i) for i in ids]
+    if registry.store.remote:  # fsspec root: read the run files back through the store
+        records = [_fetched(registry, r) for r in records]
     metrics = registry.metrics(run_id=[r.id for r in records]) if records else None
     if metrics is None:
         import pandas as pd
