@@ -176,7 +176,10 @@ def add_registry_args(p: argparse.ArgumentParser, quiet: bool = True) -> None:
         help="SQLAlchemy URL (default: $BTGYM_REGISTRY or sqlite:///<artifacts>/registry.sqlite)",
     )
     p.add_argument(
-        "--artifacts", metavar="DIR", help="artifact root (default: $BTGYM_ARTIFACTS or ./runs)"
+        "--artifacts",
+        metavar="DIR|URL",
+        help="artifact root: a directory or an fsspec URL such as s3://bucket/btgym "
+        "(extra btgym[cloud]; default: $BTGYM_ARTIFACTS or ./runs)",
     )
     if quiet:
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -94,7 +94,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         "tags": dict(r.tags),
         "metrics": summ,
         "curves": curves,
-        "artifacts": {a.name: {"sha256": a.sha256, "bytes": a.bytes} for a in reg.artifacts(r.id)},
+        "artifacts": {
+            a.name: {"sha256": a.sha256, "bytes": a.bytes, "uri": a.uri}
+            for a in reg.artifacts(r.id)
+        },
         "config": r.config,
         "error": r.error,
     }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from btgym.errors import RunStateError
 from btgym.experiments.executors.base import parent_fingerprint, record_outcome
-from btgym.experiments.registry import Registry
+from btgym.experiments.registry import Registry, RunRecord
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -98,7 +98,7 @@ def work(
         try:
             outcome = run_config(
                 run.config,
-                run.run_dir or registry.run_dir_of(run.experiment, run.id),
+                _local_dir(registry, run),
                 artifact_root=registry.artifact_root,
                 device=device,
                 run_id=run.id,
@@ -132,3 +132,11 @@ def work(
 def _has(registry: Registry, experiment: str | None) -> bool:
     """Whether the experiment exists yet (a worker may start before anything is queued)."""
     return experiment is None or any(e.name == experiment for e in registry.experiments())
+
+
+def _local_dir(registry: Registry, run: RunRecord) -> str | os.PathLike:
+    """Where this host writes ``run``: under an fsspec root the local working copy (the
+    path recorded at creation may be another host's), else the recorded run directory."""
+    if registry.store.remote or not run.run_dir:
+        return registry.run_dir_of(run.experiment, run.id)
+    return run.run_dir

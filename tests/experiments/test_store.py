@@ -106,3 +106,40 @@ def test_workspec_batch_publishes_to_memory_root_and_report_reads_back(
     assert html.count('<img alt="batch heatmap"') == 1
     assert len(re.findall(r"<div class='card' id='card-", html)) == 6
     assert (reg2.artifact_root / "ws").is_dir()
+
+
+def test_runs_show_and_worker_dir_under_a_file_url_root(tmp_path, monkeypatch):
+    """``runs show`` (a separate process) reports the published URIs of a file:// root."""
+    import json
+
+    from btgym.experiments.executors.base import record_outcome
+    from btgym.experiments.runner import RunOutcome
+    from tests.experiments.conftest import run_btgym
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BTGYM_ARTIFACT_CACHE", str(cache))
+    url, db = (tmp_path / "root").as_uri(), f"sqlite:///{(tmp_path / 'r.sqlite').as_posix()}"
+    reg = Registry(url=db, artifact_root=url)
+    run = reg.create_run("exp", {"seed": 1}, kind="supervised", status="running", worker="t")
+    local = reg.run_dir_of("exp", run.id)
+    assert Path(run.run_dir) == local and local.is_relative_to(cache)
+    src = _tree(tmp_path)
+    shutil.copytree(src, local)
+    files = {"run.json": "run.json", "model/weights.bin": "model/weights.bin"}
+    outcome = RunOutcome(run_id=run.id, status="finished", artifacts=files, run_dir=str(local))
+    assert record_outcome(reg, run, outcome) == "finished"
+    published = tmp_path / "root" / "exp" / run.id
+    assert (published / "model" / "weights.bin").read_bytes() == bytes(range(256)) * 10
+    res = run_btgym("runs", "show", run.id, "--registry", db, "--artifacts", url)
+    assert res.returncode == 0, res.stderr[-3000:]
+    arts = json.loads(res.stdout)["artifacts"]
+    want = hashlib.sha256((published / "run.json").read_bytes()).hexdigest()
+    assert arts["run.json"] == {
+        "sha256": want,
+        "bytes": len('{"a": 1}\n'),
+        "uri": f"{url}/exp/{run.id}/run.json",
+    }
+    # a fresh working dir (another host): local_run_dir fetches the run back
+    shutil.rmtree(cache)
+    back = Registry(url=db, artifact_root=url).local_run_dir(reg.get(run.id))
+    assert (back / "run.json").read_text() == '{"a": 1}\n'
