@@ -91,8 +91,6 @@ class FsspecStore:
             import fsspec
         except ImportError:
             raise MissingExtraError("fsspec", "cloud", f"the artifact root {url!r}") from None
-        if fsspec is None:  # hidden (sys.modules["fsspec"] = None)
-            raise MissingExtraError("fsspec", "cloud", f"the artifact root {url!r}")
         try:
             self.fs, path = fsspec.core.url_to_fs(url)
         except (ImportError, ValueError) as exc:

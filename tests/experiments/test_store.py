@@ -19,11 +19,15 @@ from btgym.experiments.spec import load_spec
 from btgym.experiments.store import FsspecStore, LocalStore, is_url, open_store
 from tests.experiments.conftest import spec_yaml
 
-fsspec = pytest.importorskip("fsspec")
+
+@pytest.fixture
+def fsspec():
+    """fsspec itself (a dependency of torch, so present wherever btgym's tests run)."""
+    return pytest.importorskip("fsspec")
 
 
 @pytest.fixture
-def mem_url():
+def mem_url(fsspec):
     name = f"btgym-test-{uuid.uuid4().hex[:8]}"
     yield f"memory://{name}"
     fs = fsspec.filesystem("memory")
@@ -39,7 +43,7 @@ def _tree(tmp_path: Path) -> Path:
     return src
 
 
-def test_is_url_and_open_store(tmp_path):
+def test_is_url_and_open_store(tmp_path, fsspec):
     assert is_url("s3://bucket/btgym") and is_url("memory://x") and is_url("file:///tmp/x")
     assert not is_url(tmp_path) and not is_url("runs") and not is_url(None)
     assert isinstance(open_store(tmp_path), LocalStore)
@@ -47,7 +51,7 @@ def test_is_url_and_open_store(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["memory", "file"])
-def test_fsspec_store_roundtrip(tmp_path, mem_url, kind):
+def test_fsspec_store_roundtrip(tmp_path, mem_url, kind, fsspec):
     url = mem_url if kind == "memory" else (tmp_path / "root").as_uri()
     store = open_store(url)
     src = _tree(tmp_path)
@@ -79,7 +83,7 @@ def test_url_root_without_fsspec_names_the_extra(tmp_path, monkeypatch):
 
 
 def test_workspec_batch_publishes_to_memory_root_and_report_reads_back(
-    eurusd, tmp_path, executor, mem_url, monkeypatch
+    eurusd, tmp_path, executor, mem_url, monkeypatch, fsspec
 ):
     from btgym.experiments.report import build_report
 
@@ -108,7 +112,7 @@ def test_workspec_batch_publishes_to_memory_root_and_report_reads_back(
     assert (reg2.artifact_root / "ws").is_dir()
 
 
-def test_runs_show_and_worker_dir_under_a_file_url_root(tmp_path, monkeypatch):
+def test_runs_show_and_worker_dir_under_a_file_url_root(tmp_path, monkeypatch, fsspec):
     """``runs show`` (a separate process) reports the published URIs of a file:// root."""
     import json
 
