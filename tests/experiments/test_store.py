@@ -147,3 +147,20 @@ def test_runs_show_and_worker_dir_under_a_file_url_root(tmp_path, monkeypatch, f
     shutil.rmtree(cache)
     back = Registry(url=db, artifact_root=url).local_run_dir(reg.get(run.id))
     assert (back / "run.json").read_text() == '{"a": 1}\n'
+
+
+def test_an_unpublishable_run_fails_with_the_reason(tmp_path, mem_url, monkeypatch):
+    """A run dir the recording process cannot see fails the run instead of losing files."""
+    from btgym.experiments.executors.base import record_outcome
+    from btgym.experiments.runner import RunOutcome
+
+    monkeypatch.setenv("BTGYM_ARTIFACT_CACHE", str(tmp_path / "cache"))
+    reg = Registry(url=f"sqlite:///{(tmp_path / 'r.sqlite').as_posix()}", artifact_root=mem_url)
+    run = reg.create_run("exp", {"seed": 2}, kind="supervised", status="running", worker="t")
+    gone = tmp_path / "elsewhere" / run.id
+    outcome = RunOutcome(
+        run_id=run.id, status="finished", artifacts={"run.json": "run.json"}, run_dir=str(gone)
+    )
+    assert record_outcome(reg, run, outcome) == "failed"
+    err = reg.get(run.id).error
+    assert "not visible to this process" in err and mem_url in err

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from btgym.errors import ConfigError
+from btgym.errors import ConfigError, RegistryError
 from btgym.experiments.config import config_hash
 from btgym.experiments.registry import Registry, RunRecord
 from btgym.experiments.runner import RunOutcome
@@ -177,6 +177,11 @@ def record_outcome(registry: Registry, run: RunRecord, outcome: RunOutcome) -> s
             n: run_dir / rel for n, rel in outcome.artifacts.items() if (run_dir / rel).is_file()
         }
         uris: dict[str, str] = {}
+        if registry.store.remote and outcome.artifacts and not run_dir.is_dir():
+            raise RegistryError(
+                f"run dir {run_dir} is not visible to this process, so it cannot be "
+                f"published to {registry.store!r} (put the working dir on a shared mount)"
+            )
         if registry.store.remote and run_dir.is_dir():
             published = registry.publish_run(run, run_dir)
             uris = {
