@@ -26,10 +26,9 @@ OWNER = textwrap.dedent(
         env.reset(seed=0)
     pids = [c.pid for c in __import__("psutil").Process().children(recursive=True)]
     print(os.getpid(), *pids, flush=True)
+    sys.stdin.readline()     # the test has counted our ipc dirs (or kills us here)
     if sys.argv[3] == "exit":
         os._exit(0)          # no close(), no atexit, no finalizer
-    else:
-        import time; time.sleep(600)   # killed by the test
     """
 )
 
@@ -42,6 +41,7 @@ def _run_owner(n: int, how: str) -> None:
     kw = env_kwargs()
     proc = subprocess.Popen(
         [sys.executable, "-c", OWNER, str(n), repr(kw), how],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -51,9 +51,15 @@ def _run_owner(n: int, how: str) -> None:
     assert len(children) >= 2 * n  # a data server and an env server per env (+ forkserver)
     ipc = [d for d in _owner_dirs(owner) if "-mp-" not in d]
     assert len(ipc) == 2 * n  # one per server; "-mp-": the forkserver's listener
+    # the owner waits for this line before leaving, so its children cannot have cleaned
+    # up before the count above (they did, under load, when the owner left at once)
     if how == "kill":
         os.kill(owner, signal.SIGKILL)
+    else:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     proc.wait(timeout=60)
+    proc.stdin.close()
     proc.stdout.close()
     wait_for(lambda: all(pid_gone(p) for p in children), 30, "every child gone")
     wait_for(lambda: _owner_dirs(owner) == [], 30, "every ipc dir removed")
