@@ -268,7 +268,7 @@ class MissingExtraError(BTgymError, ImportError):
     def __init__(self, package: str, extra: str, what: str = "") -> None:
         need = f" (needed for {what})" if what else ""
         super().__init__(
-            f"{package} is not installed{need}; install it with: pip install \"btgym[{extra}]\""
+            f'{package} is not installed{need}; install it with: pip install "btgym[{extra}]"'
         )
         self.package, self.extra = package, extra
 

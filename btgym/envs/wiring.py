@@ -172,8 +172,7 @@ class EnvSetup:
             return
         if server is not None and not server.is_alive():
             raise DataServerDiedError(
-                f"this env's data server (pid {server.pid}) died; the next reset() "
-                "restarts it"
+                f"this env's data server (pid {server.pid}) died; the next reset() restarts it"
             )
 
     def reseed_data(self, seed: int) -> None:
