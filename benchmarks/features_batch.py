@@ -41,6 +41,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from btgym.features import reference_set  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "tests" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,44 +50,6 @@ TARGETS = {"compute_s": 2.0, "split_s": 4.0, "update_median_ms": 0.5, "episode_c
 #: the 1,440-bar episode of item 5 starts here (inside the smoke month too).
 EPISODE_START = "2017-01-17"
 EPISODE_BARS = 1440
-
-
-def reference_set() -> list[Any]:
-    """The 20-feature reference set of ``features.md`` §10."""
-    from btgym.features import (
-        RSI,
-        BodyRatio,
-        CloseLocation,
-        DayOfWeek,
-        LogReturns,
-        MAGap,
-        PriceDiff,
-        Range,
-        SimpleReturns,
-        TimeOfDay,
-        Volatility,
-        ZScore,
-    )
-
-    return [
-        *(LogReturns().lookback(n) for n in (1, 5, 15, 60)),
-        SimpleReturns().lookback(1),
-        PriceDiff().lookback(1),
-        Volatility().window(15),
-        Volatility().window(60),
-        Volatility().estimator("parkinson").window(30),
-        Range().window(1),
-        Range().window(15),
-        BodyRatio(),
-        CloseLocation(),
-        MAGap().window(20),
-        MAGap().kind("ema").window(50),
-        ZScore().window(60),
-        RSI().window(14),
-        TimeOfDay().part("sin"),
-        TimeOfDay().part("cos"),
-        DayOfWeek().part("sin"),
-    ]
 
 
 def pandas_reference(frame: pd.DataFrame) -> pd.DataFrame:

@@ -44,6 +44,7 @@ from btgym.features.orderbook import (
     Spread,
 )
 from btgym.features.rebalance import rebalance
+from btgym.features.reference import reference_set
 from btgym.features.stream import FeatureStream
 from btgym.features.transforms import (
     Bucketizer,
@@ -104,6 +105,7 @@ __all__ = [
     "parse_resolution",
     "percentile_boundaries",
     "rebalance",
+    "reference_set",
     "register_feature",
     "registered",
     "resample",

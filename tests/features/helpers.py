@@ -5,47 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from btgym.datafeed import Bars
-from btgym.features import (
-    RSI,
-    BodyRatio,
-    CloseLocation,
-    DayOfWeek,
-    LogReturns,
-    MAGap,
-    PriceDiff,
-    Range,
-    SimpleReturns,
-    TimeOfDay,
-    Volatility,
-    ZScore,
-)
+from btgym.features import reference_set
 
 MIN = 60_000_000_000
 T0 = np.datetime64("2017-01-02T00:00", "ns").astype(np.int64)  # a Monday
 
 #: the 20-feature reference set of features.md §10.
-REFERENCE = [
-    LogReturns().lookback(1),
-    LogReturns().lookback(5),
-    LogReturns().lookback(15),
-    LogReturns().lookback(60),
-    SimpleReturns().lookback(1),
-    PriceDiff().lookback(1),
-    Volatility().window(15),
-    Volatility().window(60),
-    Volatility().estimator("parkinson").window(30),
-    Range().window(1),
-    Range().window(15),
-    BodyRatio(),
-    CloseLocation(),
-    MAGap().window(20),
-    MAGap().kind("ema").window(50),
-    ZScore().window(60),
-    RSI().window(14),
-    TimeOfDay().part("sin"),
-    TimeOfDay().part("cos"),
-    DayOfWeek().part("sin"),
-]
+REFERENCE = reference_set()
 
 
 def ohlc_from_close(close: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -172,3 +172,14 @@ def test_only_registered_classes_are_built():
         Feature.from_dict({"class": "os.system", "resolution": "1min", "params": {}})
     with pytest.raises(FeatureSpecError):
         Feature.parse("Feature(1min)")
+
+
+def test_reference_set_is_the_twenty_features_of_the_spec():
+    from btgym.features import Feature, reference_set
+
+    feats = reference_set()
+    names = [f.name for f in feats]
+    assert len(feats) == 20 and len(set(names)) == 20
+    assert all(Feature.parse(n) == f for n, f in zip(names, feats))
+    assert reference_set() is not reference_set() and reference_set() == feats
+    assert {f.resolution for f in feats} == {"1min"} and not any(f.is_label for f in feats)

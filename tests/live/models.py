@@ -9,43 +9,9 @@ from btgym.datafeed import Bars
 
 def reference_features() -> list:
     """The 20-feature reference set of ``features.md`` §10 (1-minute)."""
-    from btgym.features import (
-        RSI,
-        BodyRatio,
-        CloseLocation,
-        DayOfWeek,
-        LogReturns,
-        MAGap,
-        PriceDiff,
-        Range,
-        SimpleReturns,
-        TimeOfDay,
-        Volatility,
-        ZScore,
-    )
+    from btgym.features import reference_set
 
-    return [
-        LogReturns().lookback(1),
-        LogReturns().lookback(5),
-        LogReturns().lookback(15),
-        LogReturns().lookback(60),
-        SimpleReturns().lookback(1),
-        PriceDiff().lookback(1),
-        Volatility().window(15),
-        Volatility().window(60),
-        Volatility().estimator("parkinson").window(30),
-        Range().window(1),
-        Range().window(15),
-        BodyRatio(),
-        CloseLocation(),
-        MAGap().window(20),
-        MAGap().kind("ema").window(50),
-        ZScore().window(60),
-        RSI().window(14),
-        TimeOfDay().part("sin"),
-        TimeOfDay().part("cos"),
-        DayOfWeek().part("sin"),
-    ]
+    return reference_set()
 
 
 def train(path: Path, bars: Bars, features: list, label, hidden=(64, 64), epochs: int = 1) -> Path:
