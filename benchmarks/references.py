@@ -135,52 +135,54 @@ def floor(n: int, trade: bool = False, data_dir: Path = DATA_DIR) -> float:
 def floor_split(n: int, trade: bool = False, data_dir: Path = DATA_DIR) -> dict[str, float]:
     """:func:`floor` with the CPU split: ``{"steps_s", "parent_us", "child_us"}`` (µs of
     CPU per step in this process and in the backtrader child)."""
+    import shutil
     import tempfile
 
     import psutil
 
     tmp = tempfile.mkdtemp(prefix="btgym-bench-")
-    endpoint = f"ipc://{tmp}/floor.sock"
     sock = zmq.Context.instance().socket(zmq.REP)
-    sock.bind(endpoint)
-    child = mp.get_context("spawn").Process(
-        target=_floor_child, args=(endpoint, n, trade, Path(data_dir))
-    )
-    child.start()
+    try:
+        endpoint = f"ipc://{tmp}/floor.sock"
+        sock.bind(endpoint)
+        child = mp.get_context("spawn").Process(
+            target=_floor_child, args=(endpoint, n, trade, Path(data_dir))
+        )
+        child.start()
 
-    def receive(copy: bool = True) -> object:
-        while not sock.poll(1000):  # never hang on a child that died
-            if not child.is_alive() or time.perf_counter() - t_wait > FLOOR_TIMEOUT:
-                child.kill()
-                sock.close(linger=0)
-                raise RuntimeError(
-                    f"the floor's child died or went silent (exit code {child.exitcode}); "
-                    f"is DAT_ASCII_EURUSD_M1_201701.csv in {data_dir}?"
-                )
-        return sock.recv(copy=copy)
+        def receive(copy: bool = True) -> object:
+            while not sock.poll(1000):  # never hang on a child that died
+                if not child.is_alive() or time.perf_counter() - t_wait > FLOOR_TIMEOUT:
+                    child.kill()
+                    sock.close(linger=0)
+                    raise RuntimeError(
+                        f"the floor's child died or went silent (exit code {child.exitcode}); "
+                        f"is DAT_ASCII_EURUSD_M1_201701.csv in {data_dir}?"
+                    )
+            return sock.recv(copy=copy)
 
-    def child_cpu() -> float:
-        times = psutil.Process(child.pid).cpu_times()
-        return times.user + times.system
+        def child_cpu() -> float:
+            times = psutil.Process(child.pid).cpu_times()
+            return times.user + times.system
 
-    reply = b"\x00"
-    steps = 0
-    t_wait = time.perf_counter()
-    receive()  # first bar: start timing after the child is up
-    cc0, c0, t0 = child_cpu(), time.process_time(), time.perf_counter()
-    while True:
-        sock.send(reply)
+        reply = b"\x00"
+        steps = 0
         t_wait = time.perf_counter()
-        msg = receive(copy=False)
-        if len(msg) == 0:
-            elapsed, cpu, cc = time.perf_counter() - t0, time.process_time() - c0, child_cpu()
+        receive()  # first bar: start timing after the child is up
+        cc0, c0, t0 = child_cpu(), time.process_time(), time.perf_counter()
+        while True:
             sock.send(reply)
-            break
-        steps += 1
-    child.join(10)
-    sock.close(linger=0)
-    Path(tmp, "floor.sock").unlink(missing_ok=True)
-    Path(tmp).rmdir()
+            t_wait = time.perf_counter()
+            msg = receive(copy=False)
+            if len(msg) == 0:
+                elapsed, cpu, cc = time.perf_counter() - t0, time.process_time() - c0, child_cpu()
+                sock.send(reply)
+                break
+            steps += 1
+        child.join(10)
+    finally:  # also when the child died: no socket file or folder left behind
+        sock.close(linger=0)
+        shutil.rmtree(tmp, ignore_errors=True)
     return {
         "steps_s": steps / elapsed,
         "parent_us": cpu / steps * 1e6,

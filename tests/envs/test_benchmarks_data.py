@@ -3,6 +3,7 @@ env_step floor's child uses the data folder it is given (it used to ignore it an
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -32,10 +33,18 @@ def test_every_benchmark_takes_data_dir(name):
 
 
 def test_floor_child_reads_the_data_dir_and_never_hangs(tmp_path):
+    import glob
+    import tempfile
+
     from benchmarks import references
 
+    def bench_dirs() -> set[str]:
+        return set(glob.glob(os.path.join(tempfile.gettempdir(), "btgym-bench-*")))
+
+    before = bench_dirs()
     assert references.floor(300, data_dir=references.DATA_DIR) > 0
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match="floor's child died"):
         references.floor(300, data_dir=tmp_path)  # no data there
     assert time.monotonic() - t0 < 60
+    assert bench_dirs() <= before  # its ipc folder is removed on both paths
