@@ -24,8 +24,9 @@ from btgym.engine.actions import (
 )
 from btgym.engine.core import BatchEpisodes
 from btgym.engine.info import batch_info, lane_info, lane_step
-from btgym.engine.setup import EngineSetup, LaneSampler, draw_reset, reset_configs
+from btgym.engine.setup import EngineSetup, draw_reset, reset_configs
 from btgym.errors import ConfigError, EnvClosedError, ResetNeededError
+from btgym.server.sampler import EpisodeSampler  # the episode loop's sampling, per lane
 from btgym.spaces import DictSpace
 
 
@@ -67,7 +68,7 @@ class _EngineBase:
             backend=backend,
         )
         self._code_buf = np.zeros((n, len(self.asset_names)), np.int64)
-        self._samplers = [LaneSampler(self.setup.domain) for _ in range(n)]
+        self._samplers = [EpisodeSampler(self.setup.domain) for _ in range(n)]
         self._lane_rngs: list[np.random.Generator | None] = [None] * n
         self._options: tuple[dict, dict] = ({}, {})
         self._closed = False

@@ -187,67 +187,6 @@ def reset_configs(options: Mapping[str, Any] | None) -> tuple[dict, dict]:
     )
 
 
-class LaneSampler:
-    """Episode sampling of one lane, the backtrader episode loop's way
-    (``EpisodeLoop._sample``: a trial level, or one flat level for a ``BTgymDataset``)."""
-
-    def __init__(self, source: Any) -> None:
-        if not callable(getattr(source, "sample", None)):
-            raise ConfigError(f"data source {source!r} has no sample() method")
-        self.source = source
-        self.trial: Any = None
-        self._flat = False
-        self._rng: np.random.Generator | None = None
-
-    def sample(self, trial_config: dict, episode_config: dict, seed: int | None) -> Any:
-        """The next episode."""
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        elif self._rng is None:
-            self._rng = np.random.default_rng()
-        if self._flat:
-            return self._sample_flat(trial_config, episode_config)
-        if self.trial is None or trial_config.get("get_new", True):
-            sample = self.source.sample(**trial_config)
-            if not callable(getattr(sample, "sample", None)):
-                self._flat = True
-                if _flat_request(trial_config, episode_config) != _flat_request(trial_config, {}):
-                    return self._sample_flat(trial_config, episode_config)
-                self.trial = _SingleEpisode(sample)
-                return sample
-            self.trial = sample
-            self.trial.reset(seed=int(self._rng.integers(0, 2**63 - 1)))
-        elif seed is not None:
-            self.trial.reset(seed=int(self._rng.integers(0, 2**63 - 1)))
-        return self.trial.sample(**episode_config)
-
-    def _sample_flat(self, trial_config: dict, episode_config: dict) -> Any:
-        request = _flat_request(trial_config, episode_config)
-        if not request.pop("get_new", True) and self.trial is not None:
-            return self.trial.episode
-        episode = self.source.sample(**request)
-        self.trial = _SingleEpisode(episode)
-        return episode
-
-
-def _flat_request(trial_config: dict, episode_config: dict) -> dict:
-    request = {**trial_config, **episode_config}
-    if episode_config.get("get_new", True) is False or trial_config.get("get_new", True) is False:
-        request["get_new"] = False
-    return request
-
-
-class _SingleEpisode:
-    def __init__(self, episode: Any) -> None:
-        self.episode = episode
-
-    def reset(self, seed: int | None = None) -> None:
-        pass
-
-    def sample(self, **_: Any) -> Any:
-        return self.episode
-
-
 def draw_reset(
     np_random: np.random.Generator, seed: int | None, domain: Any, owner: bool, trial_cfg: dict
 ) -> int:

@@ -43,35 +43,11 @@ from btgym.server.contract import (
     make_codec,
     sample_request,
 )
+from btgym.server.sampler import EpisodeSampler
 from btgym.server.stats import episode_stat
 from btgym.strategy import FINISH, BrokerConfig, BTgymBaseStrategy, StepResult, StrategyConfig
 
 log = get_logger(__name__)
-
-
-def _draw(rng: np.random.Generator) -> int:
-    return int(rng.integers(0, 2**63 - 1))
-
-
-def _flat_request(trial_config: dict, episode_config: dict) -> dict:
-    request = {**trial_config, **episode_config}
-    if episode_config.get("get_new", True) is False or trial_config.get("get_new", True) is False:
-        request["get_new"] = False
-    return request
-
-
-class _SingleEpisode:
-    """Stands for the trial when the source hands out episodes (``BTgymDataset``):
-    ``get_new=False`` replays the same episode."""
-
-    def __init__(self, episode: Any) -> None:
-        self.episode = episode
-
-    def reset(self, seed: int | None = None) -> None:
-        pass
-
-    def sample(self, **_: Any) -> Any:
-        return self.episode
 
 
 class EpisodeLoop:
@@ -98,8 +74,7 @@ class EpisodeLoop:
         render: Any = None,
         lazy_info: bool = False,
     ) -> None:
-        if not callable(getattr(source, "sample", None)):
-            raise ConfigError(f"data source {source!r} has no sample() method")
+        self._sampler = EpisodeSampler(source)
         if not (isinstance(strategy_class, type) and issubclass(strategy_class, bt.Strategy)):
             raise ConfigError(f"strategy_class {strategy_class!r} is not a backtrader Strategy")
         self.source = source
@@ -109,7 +84,6 @@ class EpisodeLoop:
         self.strategy_class = strategy_class
         self.render_config = render
         self.lazy_info = lazy_info
-        self.trial: Any = None
         self.episode: Any = None
         self.strategy: BTgymBaseStrategy | None = None
         self.episode_count = 0
@@ -117,8 +91,6 @@ class EpisodeLoop:
         self._glet: greenlet | None = None
         self.state = EpisodeState("episode loop")
         self._codec: Any = None
-        self._flat_source = False  # the source hands out episodes (no trial level)
-        self._rng: np.random.Generator | None = None
         self._assets: tuple[str, ...] = ()
         self._t_start = 0.0
         self._t_end: float | None = None
@@ -294,40 +266,7 @@ class EpisodeLoop:
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
             raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
-        # The source (a domain, or a data server shared with other envs) is never reset
-        # here: only its owner may reseed it (the env does, for a data master).
-        if seed is not None:
-            self._rng = np.random.default_rng(seed)
-        elif self._rng is None:
-            self._rng = np.random.default_rng()
-        if self._flat_source:
-            return self._sample_flat(trial_config, episode_config)
-        if self.trial is None or trial_config.get("get_new", True):
-            sample = self.source.sample(**trial_config)
-            if not callable(getattr(sample, "sample", None)):
-                # a BTgymDataset hands out episodes directly: no trial level
-                self._flat_source = True
-                if _flat_request(trial_config, episode_config) != _flat_request(trial_config, {}):
-                    return self._sample_flat(trial_config, episode_config)
-                self.trial = _SingleEpisode(sample)
-                return sample
-            self.trial = sample
-            self.trial.reset(seed=_draw(self._rng))
-        elif seed is not None:
-            self.trial.reset(seed=_draw(self._rng))
-        return self.trial.sample(**episode_config)
-
-    def _sample_flat(self, trial_config: dict, episode_config: dict) -> Any:
-        """One sampling level (a ``BTgymDataset``): ``episode_config`` over
-        ``trial_config``, so ``{"episode_config": {"sample_type": 1}}`` draws a test
-        episode (``SamplingError`` when the data has no test period)."""
-        request = _flat_request(trial_config, episode_config)
-        get_new = request.pop("get_new", True)
-        if not get_new and self.trial is not None:
-            return self.trial.episode
-        episode = self.source.sample(**request)
-        self.trial = _SingleEpisode(episode)
-        return episode
+        return self._sampler.sample(trial_config, episode_config, seed)
 
     def _cerebro(self, episode: Any) -> bt.Cerebro:
         cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=True, tradehistory=False)
