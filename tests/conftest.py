@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +31,27 @@ def sb3_logs_in_a_temp_dir(tmp_path_factory):
     patch.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logs")))
     yield
     patch.undo()
+
+
+@contextlib.contextmanager
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody may write to: chmod 500, or a read-only tmpfs as root (root
+    ignores directory permissions)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o700)
+        return
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"root here cannot mount a read-only tmpfs: {done.stderr!r}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)

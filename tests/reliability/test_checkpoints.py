@@ -3,7 +3,6 @@ error that leaves the previous checkpoint intact and no temp file behind."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from btgym.algorithms.common.checkpoint import (
 )
 from btgym.cli import main as cli_main
 from btgym.errors import CheckpointError, LogdirError
+from tests.conftest import read_only_dir
 
 EVIL_MODULE = """
 import pathlib
@@ -123,30 +123,6 @@ def test_stale_temp_files_are_cleaned_at_the_next_save(tmp_path):
     stale.write_bytes(b"torn")
     load_checkpoint(path)  # and at resume
     assert not stale.exists()
-
-
-@contextlib.contextmanager
-def read_only_dir(tmp_path: Path):
-    """A read-only directory: a read-only tmpfs as root (root ignores permissions),
-    else chmod 500."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o500)
-        try:
-            yield folder
-        finally:
-            folder.chmod(0o700)
-        return
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot make a read-only dir as root here: {done.stderr!r}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
 
 
 def test_read_only_logdir_is_a_named_error_before_training(tmp_path):

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +12,7 @@ from PIL import Image
 
 from btgym.errors import RenderError
 from btgym.rendering import RenderConfig, render, save_png, to_png_bytes
+from tests.conftest import read_only_dir
 
 
 @pytest.fixture
@@ -113,32 +110,8 @@ def test_missing_folder(tmp_path: Path, image: np.ndarray) -> None:
         save_png(image, tmp_path / "nope" / "x.png")
 
 
-@contextlib.contextmanager
-def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody may write to: chmod 500, or a read-only tmpfs as root (root
-    ignores directory permissions)."""
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    if os.geteuid() != 0:
-        ro.chmod(0o500)
-        try:
-            yield ro
-        finally:
-            ro.chmod(0o700)
-        return
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"root here cannot mount a read-only tmpfs: {done.stderr!r}")
-    try:
-        yield ro
-    finally:
-        subprocess.run(["umount", str(ro)], check=False)
-
-
 def test_read_only_folder(tmp_path: Path, image: np.ndarray) -> None:
-    with read_only_folder(tmp_path) as ro:
+    with read_only_dir(tmp_path) as ro:
         with pytest.raises(OSError) as info:  # PermissionError, or EROFS as root
             save_png(image, ro / "x.png")
         assert info.value.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
