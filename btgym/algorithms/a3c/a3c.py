@@ -33,6 +33,7 @@ from btgym.algorithms.common.training import (
     ProgressCallback,
     RateMeter,
     TrainResult,
+    train_result,
 )
 from btgym.comm.process import ChildProcess
 from btgym.log import get_logger
@@ -239,20 +240,7 @@ class _ChiefRun:
             callback(self._progress())
         final_steps = self.steps
         self._release()
-        wall = time.monotonic() - t0
-        done_steps = final_steps - self.start_steps
-        return TrainResult(
-            algo="a3c",
-            steps=final_steps,
-            episodes=self.book.episodes,
-            updates=int(self.counters["updates"]),
-            mean_return=self.book.mean_return,
-            wall_time=wall,
-            steps_per_sec=done_steps / wall if wall > 0 else 0.0,
-            checkpoint=str(path),
-            logdir=str(self.algo.logdir),
-            interrupted=interrupted,
-        )
+        return train_result("a3c", self, t0, path, interrupted, steps=final_steps)
 
     # ------------------------------------------------------------------ messages
 

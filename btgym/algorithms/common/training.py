@@ -40,6 +40,33 @@ class TrainResult:
     interrupted: bool = False
 
 
+def train_result(
+    algo: str,
+    run: Any,
+    t0: float,
+    checkpoint: Any,
+    interrupted: bool,
+    steps: int | None = None,
+) -> TrainResult:
+    """The :class:`TrainResult` of one ``train()`` call of ``run`` (an A3C or PPO run,
+    local or on Ray: ``steps``, ``start_steps``, ``book``, ``counters``, ``algo``)
+    started at ``t0`` (``time.monotonic``); ``steps`` overrides ``run.steps``."""
+    steps = run.steps if steps is None else steps
+    wall = time.monotonic() - t0
+    return TrainResult(
+        algo=algo,
+        steps=steps,
+        episodes=run.book.episodes,
+        updates=int(run.counters["updates"]),
+        mean_return=run.book.mean_return,
+        wall_time=wall,
+        steps_per_sec=(steps - run.start_steps) / wall if wall > 0 else 0.0,
+        checkpoint=str(checkpoint),
+        logdir=str(run.algo.logdir),
+        interrupted=interrupted,
+    )
+
+
 ProgressCallback = Callable[[Progress], Any]
 
 

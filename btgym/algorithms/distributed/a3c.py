@@ -23,6 +23,7 @@ from btgym.algorithms.common.training import (
     ProgressCallback,
     RateMeter,
     TrainResult,
+    train_result,
 )
 from btgym.algorithms.distributed.base import RayTrainerMixin, weights_of
 from btgym.algorithms.distributed.pool import WorkerPool
@@ -167,19 +168,7 @@ class _RayA3CRun(_ChiefRun):
         path = self._finish(t0)
         if callback is not None:
             callback(self._progress())
-        wall = time.monotonic() - t0
-        return TrainResult(
-            algo="a3c",
-            steps=self.steps,
-            episodes=self.book.episodes,
-            updates=int(self.counters["updates"]),
-            mean_return=self.book.mean_return,
-            wall_time=wall,
-            steps_per_sec=(self.steps - self.start_steps) / wall if wall > 0 else 0.0,
-            checkpoint=str(path),
-            logdir=str(self.algo.logdir),
-            interrupted=interrupted,
-        )
+        return train_result("a3c", self, t0, path, interrupted)
 
     def _apply(self, i: int, out: dict[str, Any]) -> None:
         """One worker's gradient onto the model, with the learning rate of now."""

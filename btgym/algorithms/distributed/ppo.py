@@ -19,7 +19,7 @@ import torch
 
 from btgym.algorithms.common.buffers import RolloutBuffer
 from btgym.algorithms.common.seeding import Stream
-from btgym.algorithms.common.training import ProgressCallback, TrainResult
+from btgym.algorithms.common.training import ProgressCallback, TrainResult, train_result
 from btgym.algorithms.distributed.base import RayTrainerMixin, weights_of
 from btgym.algorithms.distributed.pool import WorkerPool
 from btgym.algorithms.ppo.ppo import PPO, _leaf, _PPORun
@@ -141,19 +141,7 @@ class _RayPPORun(_PPORun):
         path = r._finish(t0)
         if callback is not None:
             callback(r._progress())
-        wall = time.monotonic() - t0
-        return TrainResult(
-            algo="ppo",
-            steps=r.steps,
-            episodes=r.book.episodes,
-            updates=int(r.counters["updates"]),
-            mean_return=r.book.mean_return,
-            wall_time=wall,
-            steps_per_sec=(r.steps - r.start_steps) / wall if wall > 0 else 0.0,
-            checkpoint=str(path),
-            logdir=str(algo.logdir),
-            interrupted=interrupted,
-        )
+        return train_result("ppo", r, t0, path, interrupted)
 
     def _stop(self) -> None:
         self.algo.lost_rollouts = self.pool.lost

@@ -33,6 +33,7 @@ from btgym.algorithms.common.training import (
     ProgressCallback,
     RateMeter,
     TrainResult,
+    train_result,
 )
 from btgym.algorithms.ppo.config import PPOConfig
 from btgym.log import get_logger
@@ -184,19 +185,7 @@ class _PPORun:
         path = self._finish(t0)
         if callback is not None:
             callback(self._progress())
-        wall = time.monotonic() - t0
-        return TrainResult(
-            algo="ppo",
-            steps=self.steps,
-            episodes=self.book.episodes,
-            updates=int(self.counters["updates"]),
-            mean_return=self.book.mean_return,
-            wall_time=wall,
-            steps_per_sec=(self.steps - self.start_steps) / wall if wall > 0 else 0.0,
-            checkpoint=str(path),
-            logdir=str(self.algo.logdir),
-            interrupted=interrupted,
-        )
+        return train_result("ppo", self, t0, path, interrupted)
 
     # ------------------------------------------------------------------ rollout
 
