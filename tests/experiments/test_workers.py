@@ -35,6 +35,8 @@ def test_two_workers_claim_each_run_once(eurusd, tmp_path):
                 str(arts),
                 "--idle-exit",
                 "3",
+                "--max-runs",
+                "10",  # 20 runs, 10 each: both take part however late one starts
                 "--poll",
                 "0.2",
                 "--name",
@@ -54,7 +56,7 @@ def test_two_workers_claim_each_run_once(eurusd, tmp_path):
     claims = {f"w{i}": re.findall(r"^claimed (\w{26}) ", o[0], re.M) for i, o in enumerate(outs)}
     all_claims = claims["w0"] + claims["w1"]
     assert sorted(all_claims) == sorted(queued)  # each exactly once
-    assert claims["w0"] and claims["w1"]  # both took part
+    assert len(claims["w0"]) == len(claims["w1"]) == 10  # both took part, capped
     runs = {r.id: r for r in reg.runs(experiment="queue")}
     assert all(r.status == "finished" for r in runs.values())
     for name, ids in claims.items():
