@@ -24,7 +24,10 @@ from btgym.engine.actions import (
 )
 from btgym.engine.core import BatchEpisodes
 from btgym.engine.info import batch_info, lane_info, lane_step
+from btgym.engine.lanes import LaneLoader
+from btgym.engine.render import refuse_render_mode
 from btgym.engine.setup import EngineSetup, draw_reset, reset_configs
+from btgym.engine.surface import EngineEnvSurface
 from btgym.errors import ConfigError, EnvClosedError, ResetNeededError
 from btgym.server.sampler import EpisodeSampler  # the episode loop's sampling, per lane
 from btgym.spaces import DictSpace
@@ -59,6 +62,7 @@ class _EngineBase:
         self.action_keys = self.asset_names
         if strat.portfolio_actions:
             self.action_keys = (self.cash_name, *self.asset_names)
+        self.lanes = LaneLoader(self.setup, n)  # encoders, setup warnings (per episode)
         self.core = BatchEpisodes(
             n,
             strat,
@@ -89,7 +93,7 @@ class _EngineBase:
         trial_cfg, episode_cfg = (dict(c) for c in self._options)
         episode_seed = draw_reset(rng, seed, self.setup.domain, owner, trial_cfg)
         episode = self._samplers[lane].sample(trial_cfg, episode_cfg, episode_seed)
-        self.core.load(lane, episode)
+        self.lanes.load(self.core, lane, episode)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -141,6 +145,7 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         if int(num_envs) < 1:
             raise ConfigError(f"num_envs must be ≥ 1, got {num_envs!r}")
         self.num_envs = int(num_envs)
+        refuse_render_mode(kwargs)
         self._build(self.num_envs, actions, kwargs, backend)
         self.messages = messages
         self.single_observation_space = DictSpace(self.setup.observation_spaces())
@@ -220,34 +225,35 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         raise ConfigError(f"VectorBTgymEnv lanes are not separate env objects (call {name!r})")
 
 
-class EngineEnv(_EngineBase, gym.Env):
+class EngineEnv(_EngineBase, EngineEnvSurface, gym.Env):
     """One btgym env on the numpy engine (what ``BTgymEnv(engine="vector")`` gives).
 
     Same spaces, observations, rewards, termination and info as ``BTgymEnv`` with the
-    backtrader engine (``info`` includes ``broker_message`` and ``done_reason``).
+    backtrader engine (``info`` includes ``broker_message`` and ``done_reason``);
+    with ``records=True`` or a ``render_mode`` also its ``episode_records()``,
+    ``get_stat()`` and rendering (:mod:`btgym.engine.surface`).
 
     Args:
+        render_mode: ``None``, ``"rgb_array"`` or ``"human"`` (keeps records).
+        records: keep per-step records (``episode_records()``, ``get_stat()``,
+            ``render_image()``); default: only with a ``render_mode``.
         actions: ``"discrete"``, ``"multidiscrete"`` or ``"portfolio"``.
         backend: ``"numba"`` or ``"numpy"`` (see :class:`VectorBTgymEnv`).
         **kwargs: BTgymEnv's keywords.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
         render_mode: str | None = None,
         actions: str | None = None,
         backend: str | None = None,
+        records: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if render_mode is not None:
-            raise ConfigError(
-                f"the vector engine does not render (render_mode={render_mode!r}); use the "
-                "backtrader engine (BTgymEnv without engine='vector') for it"
-            )
-        self.render_mode = None
         self._build(1, actions, kwargs, backend)
+        self._init_surface(render_mode, records, kwargs)
         self.observation_space = DictSpace(self.setup.observation_spaces())
         self.action_space = single_action_space(self.kind, self.asset_names)
         self._needs_reset = True
@@ -262,7 +268,10 @@ class EngineEnv(_EngineBase, gym.Env):
         self._options = reset_configs(options)
         self._reset_lane(0, seed, owner=True, rng=self.np_random)
         self._needs_reset = False
-        return self._obs(), lane_info(self.core, 0, self.action_keys)
+        obs = self._obs()
+        if self._recorder is not None:
+            self._recorder.start(obs)
+        return obs, lane_info(self.core, 0, self.action_keys)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         """Act at the decision bar; orders fill at the next bar's open."""
@@ -288,14 +297,15 @@ class EngineEnv(_EngineBase, gym.Env):
         if terminated or truncated:
             self._needs_reset = True
         reward, info = lane_step(core, 0, self.action_keys)
-        return core.observe_lane(0), reward, terminated, truncated, info
+        obs = core.observe_lane(0)
+        if self._recorder is not None:
+            self._recorder.step(obs)
+        return obs, reward, terminated, truncated, info
 
     def _obs(self) -> dict[str, np.ndarray]:
         return self.core.observe_lane(0)
 
-    def render(self) -> None:
-        return None
-
     def close(self) -> None:
-        """Idempotent."""
+        """Idempotent (closes a ``human`` window)."""
         self._closed = True
+        self._close_surface()
