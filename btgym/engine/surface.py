@@ -41,6 +41,8 @@ class EngineEnvSurface:
             )
         self.render_mode = render_mode
         self.render_config = render_config(kwargs)
+        self.config["render"] = self.render_config  # as BTgymEnv.config has it
+        self.spec_kwargs = dict(kwargs)
         keep = bool(records) or render_mode is not None
         self._recorder = (
             EpisodeRecorder(self.core, self.lanes, self.action_keys, self.render_config)
