@@ -73,18 +73,25 @@ def steps_per_s(env, agent: str, seconds: float) -> float:
     return measure(env, agent, seconds)["steps_s"]
 
 
+def agent_actions(agent: str, n: int) -> list[int]:
+    """The agent's ``n`` actions, drawn before the clock starts (seeded): the references
+    draw their random orders up front too, so no subject times its action sampling."""
+    if agent == "random":
+        return np.random.default_rng(0).integers(4, size=n).tolist()
+    return [0] * n
+
+
 def measure(env, agent: str, seconds: float) -> dict[str, float]:
     """Steps/s over ``seconds`` (resets excluded) and the CPU split: µs of CPU per step
     in this process (``time.process_time``) and in its children (psutil)."""
-    rng = np.random.default_rng(0)
+    actions = agent_actions(agent, 500)
     env.reset(seed=0)
     procs = tree_procs()
     steps, busy, cpu, child = 0, 0.0, 0.0, 0.0
     while busy < seconds:
         c0, k0, t0 = time.process_time(), cpu_of(procs), time.perf_counter()
         n_here = 0
-        while n_here < 500:
-            action = int(rng.integers(4)) if agent == "random" else 0
+        for action in actions:
             _, _, term, trunc, _ = env.step(action)
             n_here += 1
             if term or trunc:
@@ -209,17 +216,20 @@ def open_vector(kind: str, n: int, data_dir: Path) -> tuple:
 
 def vector_measure(venv, n: int, agent: str, seconds: float) -> dict:
     """Total steps/s of a vector env and its CPU split per env step."""
-    rng = np.random.default_rng(0)
     hold = {"default_asset": np.zeros(n, np.int64)}
     for _ in range(10):  # warm up
         venv.step(hold)
-    steps = 0
+    # the actions drawn before the clock starts (as for one env and the references)
+    codes = np.random.default_rng(0).integers(4, size=(512, n))
+    actions = [{"default_asset": c} if agent == "random" else hold for c in codes]
+    steps = i = 0
     procs = tree_procs()
     c0, k0, t0 = time.process_time(), cpu_of(procs), time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        a = {"default_asset": rng.integers(4, size=n)} if agent == "random" else hold
-        venv.step(a)
-        steps += n
+        for a in actions[i : i + 64]:
+            venv.step(a)
+        i = (i + 64) % len(actions)
+        steps += 64 * n
     wall, cpu, child = time.perf_counter() - t0, time.process_time() - c0, cpu_of(procs) - k0
     return {
         "steps_s": steps / wall,

@@ -82,6 +82,7 @@ def serve(
     limits: Limits = SERVER_LIMITS,
     curve: CurveKeys | None = None,
     ipc_path: str | None = None,
+    fast: tuple[str, Callable[[bytes], list | None]] | None = None,
 ) -> None:
     """Bind a REP socket, call ``ready(endpoint)``, and serve until stopped.
 
@@ -99,6 +100,12 @@ def serve(
         limits: inbound size limits.
         curve: CURVE keys (with the server's secret); mandatory with ``allow_remote``.
         ipc_path: bind this ipc socket file (a restarted server keeps its endpoint).
+        fast: ``(kind, answer)``: a one-frame request (after the session token, and
+            only from a session allowed ``kind``) goes first to ``answer(frame)``,
+            which returns the reply frames, or ``None`` to decode the request the
+            normal way (``answer`` checks the header size of what it decodes itself;
+            its exceptions are answered like the handler's). The env server answers
+            its step requests so, without the generic decoder and encoder.
     """
     if allow_remote and curve is None:
         raise ConfigError(
@@ -126,7 +133,7 @@ def serve(
         raise
     try:
         ready(endpoint)
-        _loop(sock, handle, idle, poll_ms, name, copy_requests, sessions, limits)
+        _loop(sock, handle, idle, poll_ms, name, copy_requests, sessions, limits, fast)
         linger = STOP_FLUSH_MS  # stopped on request: deliver the STOP reply first
     finally:
         with contextlib.suppress(Exception):
@@ -148,6 +155,7 @@ def _loop(
     copy_requests: bool = False,
     sessions: tuple[Session, ...] | None = None,
     limits: Limits = SERVER_LIMITS,
+    fast: tuple[str, Callable[[bytes], list | None]] | None = None,
 ) -> None:
     sock.setsockopt(zmq.RCVTIMEO, poll_ms)  # receive in slices: no poll per request
     decode_cache: dict = {}
@@ -156,6 +164,7 @@ def _loop(
     max_frames = limits.max_frames + (1 if sessions is not None else 0)
     single = sessions[0] if sessions is not None and len(sessions) == 1 else None
     compare = hmac.compare_digest
+    fast_kind, answer = fast if fast is not None else ("", None)
     while True:
         try:
             frames = sock.recv_multipart(copy=copy_requests)
@@ -179,6 +188,12 @@ def _loop(
                 if session is None:
                     raise SessionError(f"{name}: request without a valid session token")
                 frames = frames[1:]
+            if answer is not None and len(frames) == 1:
+                if session is None or session.allows(fast_kind):
+                    out = answer(frames[0] if copy_requests else frames[0].bytes)
+                    if out is not None:
+                        _send_frames(sock, out)
+                        continue
             msg = wire.decode(frames, decode_cache, limits.max_header)
             if session is not None and not session.allows(msg.kind):
                 raise SessionError(
@@ -201,5 +216,11 @@ def _loop(
 
 
 def _send(sock: zmq.Socket, reply: Reply, cache: dict | None = None) -> None:
-    frames = wire.encode(reply.kind, reply.payload, reply.arrays, cache)
+    _send_frames(sock, wire.encode(reply.kind, reply.payload, reply.arrays, cache))
+
+
+def _send_frames(sock: zmq.Socket, frames: list) -> None:
+    if len(frames) == 1:  # one frame (a step frame): no multipart bookkeeping
+        sock.send(frames[0], copy=len(frames[0]) < 65536)
+        return
     sock.send_multipart(frames, copy=wire.copy_is_cheaper(frames))

@@ -183,7 +183,6 @@ class BTgymVectorEnv(VecIO, gym.vector.VectorEnv):
         self._truncated = np.zeros(n, bool)
         self._ended = np.zeros(n, bool)
         self._payloads: list[dict] = [{} for _ in range(n)]
-        self._layouts: list[tuple | None] = [None] * n  # per env: (header, array specs)
         self.poll = True
 
     # ------------------------------------------------------------------ gymnasium API

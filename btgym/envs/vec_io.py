@@ -55,7 +55,7 @@ class VecIO:
     """Mixin of :class:`~btgym.envs.vec.BTgymVectorEnv`: replies → buffers, rows → info.
 
     Uses the env's ``envs``, ``num_envs``, ``poll``, ``_obs``, ``_rows``,
-    ``_rewards``, ``_payloads`` and ``_layouts``.
+    ``_rewards`` and ``_payloads``.
     """
 
     envs: list
@@ -65,7 +65,6 @@ class VecIO:
     _rows: Any
     _rewards: np.ndarray
     _payloads: list
-    _layouts: list
 
     def _row_from_info(self, i: int, info: Mapping[str, Any], layout: Any) -> None:
         row = self._rows[i]
@@ -154,7 +153,6 @@ class VecIO:
 
     def _slow_read(self, i: int, frames: list) -> None:
         msg = self.envs[i]._handle.decode_step(frames)
-        self._learn(i, frames[0], msg)
         for key, arr in msg.arrays.items():
             if key == RECORD_ROW:
                 self._rows[i] = arr
@@ -163,28 +161,27 @@ class VecIO:
         self._payloads[i] = msg.payload
 
     def _fast_read(self, i: int, frames: list) -> bool:
-        """Copy a reply of the layout seen before (same header bytes: the server's
-        cached header, no payload) straight into the buffers; False if it is not."""
-        known = self._layouts[i]
-        if known is None or frames[0] != known[0] or len(frames) != len(known[1]) + 1:
+        """Copy a step frame (``protocol.StepFrame``, the server's usual reply)
+        straight into the buffers; False if the reply is not one."""
+        layout = self.envs[i]._handle.step_frame
+        if layout is None or len(frames) != 1:
             return False
-        specs = known[1]
-        for (_, _, _, nbytes), buf in zip(specs, frames[1:]):
-            if len(buf) != nbytes:
-                return False
-        for (key, dtype, shape, _), buf in zip(specs, frames[1:]):
-            arr = np.frombuffer(buf, dtype)
-            if key == RECORD_ROW:
-                self._rows[i] = arr
-            else:
-                self._obs[key][i] = arr.reshape(shape)
-        self._payloads[i] = _EMPTY
+        frame = frames[0]
+        got = layout.read(frame)
+        if got is None:
+            return False
+        obs, _, _, message, done = got
+        for key, view in obs.items():
+            self._obs[key][i] = view
+        self._rows[i] = layout.row(frame)
+        if message or done:
+            payload: dict[str, Any] = {"message": message} if message else {}
+            if done:
+                payload["done"] = done
+            self._payloads[i] = payload
+        else:
+            self._payloads[i] = _EMPTY
         return True
-
-    def _learn(self, i: int, head: bytes, msg: Any) -> None:
-        if not msg.payload and RECORD_ROW in msg.arrays:
-            specs = [(k, a.dtype, a.shape, a.nbytes) for k, a in msg.arrays.items()]
-            self._layouts[i] = (bytes(head), specs)
 
     def _drain(self, sent: list[int]) -> None:
         """Collect (and drop) replies already asked for, so every socket stays usable."""

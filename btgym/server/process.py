@@ -16,13 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from btgym.comm.server import Reply, StopServing, serve
-from btgym.comm.session import CurveKeys, Session
+from btgym.comm import wire
+from btgym.comm.session import SERVER_LIMITS, CurveKeys, Session
 from btgym.comm.wire import Message
 from btgym.errors import ProtocolError
 from btgym.log import get_logger
 from btgym.server import protocol as P
 from btgym.server.config import ServerConfig
-from btgym.server.contract import sample_request
+from btgym.server.contract import RUNNING, sample_request
 from btgym.server.loop import EpisodeLoop
 from btgym.server.protocol import Command, RenderRequest, ReplyKind, ResetRequest, StepRequest
 from btgym.strategy import StepResult
@@ -30,6 +31,9 @@ from btgym.strategy import StepResult
 log = get_logger(__name__)
 
 _OBS = ReplyKind.OBS.value
+_STEP = Command.STEP.value
+#: most distinct step headers remembered per episode (discrete actions: 4 per asset)
+_KNOWN_ACTIONS = 1024
 
 
 def obs_reply(loop: EpisodeLoop, result: StepResult, first: bool = False) -> Reply:
@@ -54,10 +58,22 @@ def obs_reply(loop: EpisodeLoop, result: StepResult, first: bool = False) -> Rep
 
 
 class EpisodeServer:
-    """Request handler: one method per :class:`~btgym.server.protocol.Command`."""
+    """Request handler: one method per :class:`~btgym.server.protocol.Command`, and
+    :meth:`fast_step` for the step requests (the hot path).
 
-    def __init__(self, loop: EpisodeLoop) -> None:
+    Args:
+        loop: the episode loop served.
+        max_header: most bytes of a request header (checked before decoding).
+    """
+
+    def __init__(self, loop: EpisodeLoop, max_header: int | None = None) -> None:
         self.loop = loop
+        self.max_header = max_header
+        #: step request header → canonical action, for headers already decoded and
+        #: checked in this episode (a discrete action repeats: decode each once)
+        self._known: dict[bytes, Any] = {}
+        self._decode_cache: dict = {}
+        self._frame: P.StepFrame | None = None  # the episode's step frame layout
         self._table: dict[str, Callable[[Message], Reply]] = {
             Command.STEP.value: self._step,
             Command.RESET.value: self._reset,
@@ -87,13 +103,46 @@ class EpisodeServer:
         # the client encoded the action (contract codec); here it is only checked
         return obs_reply(loop, loop.advance(loop.codec.check_wire(action)))
 
+    def fast_step(self, head: bytes) -> list | None:
+        """Answer a one-frame request if it is a step: the action looked up by its
+        header bytes (decoded and checked with the codec the first time), the reply
+        one :class:`~btgym.server.protocol.StepFrame`. ``None``: not a step, decode
+        it the normal way."""
+        loop = self.loop
+        action = self._known.get(head)
+        if action is None:
+            msg = wire.decode([head], self._decode_cache, self.max_header)
+            if msg.kind != _STEP:
+                return None
+            loop.state.require_running("step")
+            action = loop.codec.check_wire(StepRequest.from_message(msg).action)
+            if type(action) is tuple and len(self._known) < _KNOWN_ACTIONS:
+                self._known[head] = action
+        elif loop.state.phase is not RUNNING:
+            loop.state.require_running("step")
+        result = loop.advance(action)
+        frame = self._frame
+        if result.info is None and frame is not None:
+            s = loop.strategy
+            out = frame.pack(
+                result.obs, s._row, s._rec_ints[-1], s.broker_message, s.done_reason,
+                s.bars_stepped,
+            )  # fmt: skip
+            if out is not None:
+                return [out]
+        reply = obs_reply(loop, result)
+        return wire.encode(reply.kind, reply.payload, reply.arrays)
+
     def _reset(self, msg: Message) -> Reply:
         req = ResetRequest.from_message(msg)
+        self._known.clear()  # the episode's codec decides what a step header means
+        self._frame = None
         result = self.loop.start(
             sample_request(req.trial_config, "trial_config"),
             sample_request(req.episode_config, "episode_config"),
             req.seed,
         )
+        self._frame = P.StepFrame.of_obs(result.obs, len(self.loop.strategy._row))
         return obs_reply(self.loop, result, first=True)
 
     def _done(self, msg: Message) -> Reply:
@@ -153,9 +202,10 @@ def run_server(
     owner's session (``session_token``, made by the parent and handed over at spawn)."""
     source, close_source = make_source(data_source, server.data_timeout)
     loop = EpisodeLoop(source, strategy, broker, strategy_class, render, lazy_info=True)
+    handler = EpisodeServer(loop, SERVER_LIMITS.max_header)
     try:
         serve(
-            EpisodeServer(loop),
+            handler,
             ready,
             transport=server.transport,
             host=server.host,
@@ -165,6 +215,7 @@ def run_server(
             copy_requests=True,
             sessions=None if session_token is None else (Session(session_token, None, "owner"),),
             curve=curve,
+            fast=(_STEP, handler.fast_step),
         )
     finally:
         loop.close()

@@ -35,14 +35,15 @@ from btgym.server.process import run_server
 from btgym.server.protocol import (
     ACTION,
     Command,
-    FastStepReply,
     ReplyKind,
     ResetRequest,
+    StepFrame,
     StepReply,
     expect,
 )
 from btgym.server.remote import localize
 from btgym.strategy import BrokerConfig, BTgymBaseStrategy, InfoLayout, StrategyConfig
+from btgym.strategy.info import iso_time
 
 log = get_logger(__name__)
 
@@ -107,7 +108,8 @@ class ProcessHandle(HandleBase):
         self._finalizer = weakref.finalize(self, _shutdown, self._state)
         self._layout: InfoLayout | None = None
         self._step_frames: dict[tuple[int, ...], list] = {}
-        self._fast = FastStepReply()  # parses the usual step reply without the decoder
+        #: the episode's step frame layout (from the reset reply; None before)
+        self.step_frame: StepFrame | None = None
         self._restarts = 0
         self._start()
 
@@ -238,6 +240,7 @@ class ProcessHandle(HandleBase):
         self._layout = layout
         self._set_assets(layout.assets)
         reply = StepReply.from_message(msg, layout)
+        self.step_frame = StepFrame.of_message(msg)
         self.state.to(ENDED if reply.terminated or reply.truncated else RUNNING)
         self._warn(msg.payload.get("notes"))
         return reply.obs, dict(reply.info)
@@ -246,17 +249,28 @@ class ProcessHandle(HandleBase):
         frames = self.step_frames(action)
         try:
             received = self._request(Command.STEP, frames=frames, raw=True)
-            reply = self._fast.parse(received, self._layout)
-            if reply is None:  # not the usual layout: decode it (raises a server error)
-                msg = self._decode(received)
-                self._fast.learn(received[0], msg)
-                reply = StepReply.from_message(msg, self._layout)
+            reply = self.read_step(received)
         except Exception as exc:
             self._step_failed(exc)
             raise
         if reply[2] or reply[3]:
             self.state.to(ENDED)
         return reply
+
+    def read_step(self, received: list) -> StepReply:
+        """The step reply of ``received`` (raw frames): a step frame read straight
+        from its bytes (fresh observation arrays, the info dict rebuilt from the
+        record row), anything else decoded (a server's error raised, named)."""
+        frame = self.step_frame
+        got = frame.read(received[0]) if frame is not None and len(received) == 1 else None
+        if got is None:
+            return StepReply.from_message(self._decode(received), self._layout)
+        views, floats, ints, message, done = got
+        info = self._layout.build(floats, ints[1], iso_time(ints[0]), message)
+        if done:
+            info.update(done)
+        obs = {key: view.copy() for key, view in views.items()}
+        return StepReply(obs, floats[0], bool(ints[2]), bool(ints[3]), info)
 
     def step_frames(self, action: Any) -> list:
         """The step request's frames (the action encoded once, here at the edge)."""
@@ -298,8 +312,8 @@ class ProcessHandle(HandleBase):
 
     def receive_step(self) -> list:
         """The raw reply frames of :meth:`send_frames` (a poll said they are there):
-        the caller parses the usual layout itself (``protocol.FastStepReply``) or
-        calls :meth:`decode_step`."""
+        the caller reads a step frame itself (:attr:`step_frame`) or calls
+        :meth:`decode_step`."""
         try:
             return self._state["client"].receive_raw()
         except Exception as exc:

@@ -30,6 +30,8 @@ Errors travel as ``error`` messages (type, message, child traceback).
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -213,43 +215,123 @@ class StepReply(NamedTuple):
         return cls(obs, row[0], bool(ints[2]), bool(ints[3]), info)
 
 
-class FastStepReply:
-    """Parses ``obs`` replies of a layout seen before, without the generic decoder.
+#: first bytes of a step frame (a JSON header starts with ``{``: never confused).
+FRAME_TAG = b"\x00btgym\x01\x00"
+#: ``done_reason`` values by their code in a step frame (0: the episode goes on).
+DONE_REASONS = ("", "drawdown_call", "target_call", "get_done", "end_of_data")
+_DONE_CODES = {reason: code for code, reason in enumerate(DONE_REASONS)}
 
-    The server sends a payload-less ``obs`` reply with the same cached header bytes
-    every step (:func:`btgym.comm.wire.encode`'s header cache): once one such reply
-    was decoded the normal way (:meth:`learn`), the next ones with the same header
-    bytes and buffer sizes are read straight from their frames (:meth:`parse`).
-    Anything else (an error, a payload, another layout) returns ``None``: decode it
-    the normal way.
+
+class StepFrame:
+    """The usual step reply as one fixed-layout frame (no JSON, no per-step header).
+
+    Layout: :data:`FRAME_TAG`, each observation leaf's raw buffer in state order
+    (padded to 8 bytes), the record row (float64 ``[*float row]``, int64
+    ``[time_ns, step, terminated, truncated]``), int64 ``[done_code,
+    bars_stepped]`` (:data:`DONE_REASONS`), then the broker message as UTF-8 (the
+    rest of the frame, usually empty). The server and the client derive the same
+    layout from the episode's reset reply (:meth:`of_obs` / :meth:`of_message`); a
+    step whose info is not the standard one (a custom ``get_info``) travels as a
+    normal ``obs`` message instead.
+
+    Args:
+        specs: ``(key, dtype, shape)`` of each observation leaf, in order.
+        width: length of the float row.
     """
 
-    def __init__(self) -> None:
-        self.head: bytes | None = None
-        self._specs: list[tuple[str, np.dtype, tuple[int, ...], int]] = []
+    def __init__(self, specs: Sequence[tuple[str, Any, tuple[int, ...]]], width: int) -> None:
+        off = len(FRAME_TAG)
+        self.leaves: list[tuple[str, np.dtype, tuple[int, ...], int, int]] = []
+        self._pads: list[bytes] = []
+        for key, dtype, shape in specs:
+            dtype, shape = np.dtype(dtype), tuple(int(d) for d in shape)
+            nbytes = dtype.itemsize * math.prod(shape)
+            self.leaves.append((key, dtype, shape, off, nbytes))
+            self._pads.append(b"\0" * (-nbytes % 8))
+            off += nbytes + len(self._pads[-1])
+        self.width = int(width)
+        self.row_offset = off
+        self._row = struct.Struct(f"<{self.width}d{N_INTS + 2}q")
+        #: bytes of a frame without a broker message
+        self.size = off + self._row.size
 
-    def learn(self, head: Any, msg: Message) -> None:
-        """Remember the layout of ``msg`` (decoded from frames with header ``head``)."""
-        if msg.kind != ReplyKind.OBS.value or msg.payload or RECORD_ROW not in msg.arrays:
-            return
-        self.head = bytes(head)
-        self._specs = [(k, a.dtype, a.shape, a.nbytes) for k, a in msg.arrays.items()]
+    @classmethod
+    def of_obs(cls, obs: Mapping[str, np.ndarray], width: int) -> StepFrame:
+        """The layout of ``obs`` (the server, from the reset's observation)."""
+        return cls([(k, a.dtype, a.shape) for k, a in obs.items()], width)
 
-    def parse(self, frames: Sequence[Any], layout: InfoLayout) -> StepReply | None:
-        """The step reply of ``frames`` (``bytes``), or ``None`` if not the known layout."""
-        specs = self._specs
-        if frames[0] != self.head or len(frames) != len(specs) + 1:
+    @classmethod
+    def of_message(cls, msg: Message) -> StepFrame:
+        """The layout of an ``obs`` message (the client, from the reset reply)."""
+        row = msg.arrays.get(RECORD_ROW)
+        if row is None or row.ndim != 1 or len(row) <= N_INTS:
+            raise ProtocolError("obs reply has no valid record row")
+        specs = [(k, a.dtype, a.shape) for k, a in msg.arrays.items() if k != RECORD_ROW]
+        return cls(specs, len(row) - N_INTS)
+
+    def pack(
+        self,
+        obs: Mapping[str, np.ndarray],
+        floats: Sequence[float],
+        ints: Sequence[int],
+        message: str,
+        done_reason: str,
+        bars_stepped: int,
+    ) -> bytes | None:
+        """The frame of one decision; ``None`` when it does not fit this layout (an
+        unknown ``done_reason``: send a normal message)."""
+        code = _DONE_CODES.get(done_reason)
+        if code is None or len(floats) != self.width:
             return None
-        obs = {}
-        row = None
-        for (name, dtype, shape, nbytes), buf in zip(specs, frames[1:]):
-            if len(buf) != nbytes:
+        parts: list[Any] = [FRAME_TAG]
+        for (key, dtype, shape, _, _), pad in zip(self.leaves, self._pads):
+            arr = obs[key]
+            if arr.shape != shape or arr.dtype != dtype or not arr.flags.c_contiguous:
                 return None
-            if name == RECORD_ROW:
-                row = np.frombuffer(buf, np.float64)
-            else:  # writable, owned by the caller
-                obs[name] = np.frombuffer(buf, dtype).reshape(shape).copy()
-        floats = row[:-N_INTS].tolist()
-        ints = row[-N_INTS:].view(np.int64).tolist()
-        info = layout.info_from_rows(floats, ints)
-        return StepReply(obs, floats[0], bool(ints[2]), bool(ints[3]), info)
+            parts.append(arr)
+            if pad:
+                parts.append(pad)
+        parts.append(self._row.pack(*floats, *ints, code, bars_stepped))
+        if message:
+            parts.append(message.encode())
+        return b"".join(parts)
+
+    def read(self, frame: bytes) -> tuple[dict[str, np.ndarray], tuple, tuple, str, dict] | None:
+        """``(obs, floats, ints, message, done)`` of a step frame (``obs`` are
+        read-only views of ``frame``; ``done`` is ``{}`` unless the episode ended);
+        ``None`` if ``frame`` is not a step frame.
+
+        Raises:
+            ProtocolError: a step frame that does not fit this layout.
+        """
+        if not frame.startswith(FRAME_TAG):
+            return None
+        if len(frame) < self.size:
+            raise ProtocolError(f"step frame of {len(frame)} bytes, the layout needs {self.size}")
+        obs = {
+            key: np.ndarray(shape, dtype, frame, off) for key, dtype, shape, off, _ in self.leaves
+        }
+        vals = self._row.unpack_from(frame, self.row_offset)
+        w = self.width
+        ints = vals[w : w + N_INTS]
+        return obs, vals[:w], ints, self.message(frame), self.done(vals[-2], vals[-1])
+
+    def row(self, frame: bytes) -> np.ndarray:
+        """The packed record row (:func:`pack_row`'s layout) of a step frame, a view."""
+        return np.ndarray(self.width + N_INTS, np.float64, frame, self.row_offset)
+
+    def tail(self, frame: bytes) -> tuple[str, dict]:
+        """``(message, done)`` of a step frame (see :meth:`read`)."""
+        code, bars = struct.unpack_from("<2q", frame, self.size - 16)
+        return self.message(frame), self.done(code, bars)
+
+    def message(self, frame: bytes) -> str:
+        return frame[self.size :].decode("utf-8", "replace") if len(frame) > self.size else ""
+
+    @staticmethod
+    def done(code: int, bars: int) -> dict[str, Any]:
+        if not code:
+            return {}
+        if not 0 < code < len(DONE_REASONS):
+            raise ProtocolError(f"step frame with an unknown done code {code}")
+        return {"done_reason": DONE_REASONS[code], "bars_stepped": bars}
