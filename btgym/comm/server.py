@@ -188,12 +188,15 @@ def _loop(
                 if session is None:
                     raise SessionError(f"{name}: request without a valid session token")
                 frames = frames[1:]
-            if answer is not None and len(frames) == 1:
-                if session is None or session.allows(fast_kind):
-                    out = answer(frames[0] if copy_requests else frames[0].bytes)
-                    if out is not None:
-                        _send_frames(sock, out)
-                        continue
+            if (
+                answer is not None
+                and len(frames) == 1
+                and (session is None or session.allows(fast_kind))
+            ):
+                out = answer(frames[0] if copy_requests else frames[0].bytes)
+                if out is not None:
+                    _send_frames(sock, out)
+                    continue
             msg = wire.decode(frames, decode_cache, limits.max_header)
             if session is not None and not session.allows(msg.kind):
                 raise SessionError(

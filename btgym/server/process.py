@@ -15,8 +15,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from btgym.comm.server import Reply, StopServing, serve
 from btgym.comm import wire
+from btgym.comm.server import Reply, StopServing, serve
 from btgym.comm.session import SERVER_LIMITS, CurveKeys, Session
 from btgym.comm.wire import Message
 from btgym.errors import ProtocolError
