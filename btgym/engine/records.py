@@ -51,6 +51,7 @@ class EpisodeRecorder:
         self.last_obs: dict[str, np.ndarray] | None = None
         self.total_reward = 0.0
         self._t = 0
+        self._stamps: list[int] = []
         self._t_start = 0.0
         self._t_end: float | None = None
 
@@ -60,6 +61,8 @@ class EpisodeRecorder:
         """A new episode was loaded and observed (row 0)."""
         core, lane = self.core, self.lane
         self.episode = self.lanes.episodes[lane]
+        off = self.lanes.offsets[lane]  # the lane's bar t is the episode's bar t + off
+        self._stamps = self.episode.bars.index[off:].tolist()  # python ints: cheap reads
         self.book = RecordBook(0, core.asset_names, self.action_keys, not core.portfolio)
         self.episode_count += 1
         self.total_reward = 0.0
@@ -80,13 +83,13 @@ class EpisodeRecorder:
         core, lane = self.core, self.lane
         f_row, i_row, a_row, size_row = core.lane_rows(lane)[:4]
         f = f_row.tolist()
-        t, _, step, _, _ = i_row.tolist()
-        terminated, truncated = bool(core.terminated[lane]), bool(core.truncated[lane])
+        t, _, step, reason, _ = i_row.tolist()
+        terminated, truncated = 1 <= reason <= 3, reason == 4  # see core.REASONS
         value, realized = f[kern.VALUE], f[kern.REALIZED]
         reward = f[kern.REWARD]
         row = (reward, value, f[kern.CASH], f[kern.DD], realized,
                value - core.start_cash - realized, *size_row.tolist(), *a_row.tolist())  # fmt: skip
-        self.book.add((int(core.stamps[lane, t]), step, terminated, truncated), row)
+        self.book.add((self._stamps[t], step, terminated, truncated), row)
         self.total_reward += reward
         self._t = t
         if terminated or truncated:
@@ -95,14 +98,14 @@ class EpisodeRecorder:
     def _fills(self, bar: int) -> None:
         core, lane = self.core, self.lane
         br = core.broker
-        fills = br.fills[lane]
-        status = fills[:, 0]
-        if not (status == COMPLETED).any():
+        status = br.fill_status[lane].tolist()
+        if COMPLETED not in status:
             return
-        stamp = int(core.stamps[lane, bar])
+        fills = br.fills[lane].tolist()
+        stamp = self._stamps[bar]
         order = br.oorder[lane].tolist() if len(status) > 1 else [0]
         for a in order:  # executions in submission order, as backtrader notifies them
-            st, size, price, _comm, kind = fills[a].tolist()
+            st, size, price, _comm, kind = fills[a]
             if st == COMPLETED:
                 self.book.add_fill(stamp, a, int(kind), price, size)
 
