@@ -135,3 +135,27 @@ def test_leakage_guard_on_both_engines(eurusd, bars):
         assert "feat" in str(err.value)
         env.reset(seed=0)  # train episodes are fine
         env.close()
+
+
+def test_model_encoder_observations_equal_the_backtrader_engines(eurusd, bars, tmp_path):
+    pytest.importorskip("torch")
+    from btgym.models import MLPClassifier
+    from btgym.models.encoders import ModelEncoder
+
+    ds = featureset().split(bars, **RANGES, task="classification")
+    model = MLPClassifier(n_features=len(ds.feature_names), n_classes=2, hidden_layers=[4])
+    model.fit(ds.X_train, ds.y_train, epochs=2)
+    enc = ModelEncoder(model.save(tmp_path / "mlp", dataset=ds), key="mlp")
+    args = kw(eurusd, enc, 4)
+    eng, ref = EngineEnv(**args), BTgymEnv(server="inprocess", **args)
+    try:
+        assert_same(eng.reset(seed=2), ref.reset(seed=2), "reset")
+        for step in range(60):
+            out_e, out_b = eng.step(step % 4), ref.step(step % 4)
+            assert_same(out_e, out_b, f"step {step}")
+            if out_b[2] or out_b[3]:
+                break
+        assert out_e[0]["mlp"].shape == (2,) and out_e[0]["mlp_valid"][0] == 1
+    finally:
+        eng.close()
+        ref.close()
