@@ -1,26 +1,15 @@
-"""Stable-Baselines3 PPO (MultiInputPolicy) trains on BTgymEnv through SB3's SubprocVecEnv."""
+"""Stable-Baselines3 PPO (MultiInputPolicy) trains on BTgymEnv through SB3's SubprocVecEnv
+(the env form is btgym.wrappers.sb3.SB3Env: tests/wrappers/test_sb3.py)."""
 
 from __future__ import annotations
 
-import gymnasium as gym
-import numpy as np
 import pytest
 
-from btgym.algorithms.common.sb3 import SB3ActionWrapper, sb3_env_fns
+from btgym.algorithms.common.sb3 import sb3_env_fns
 from btgym.envs.vector import make_env_fns
 from tests.algorithms.conftest import sine_env_kwargs
-from tests.algorithms.toy_env import ToyTradingEnv
 
 pytestmark = pytest.mark.slow
-
-
-def test_action_wrapper_spaces():
-    one = SB3ActionWrapper(ToyTradingEnv())
-    assert one.action_space == gym.spaces.Discrete(4)
-    assert set(one.observation_space.spaces) == {"raw", "internal"}  # metadata dropped
-    assert one.action(np.int64(2)) == {"default_asset": 2}
-    weights = SB3ActionWrapper(ToyTradingEnv(portfolio=True))
-    assert isinstance(weights.action_space, gym.spaces.Box)
 
 
 def test_sb3_ppo_multiinput_trains_on_btgym_subproc_vec_env(tmp_path, no_children_left):

@@ -96,7 +96,16 @@ class A3C(BaseTrainer):
 
     @property
     def n_envs(self) -> int:
-        return self.config.num_workers
+        return self.config.num_workers * self.config.envs_per_worker
+
+    def worker_vector_fn(self, i: int) -> Any:
+        """Worker ``i``'s vector env factory, or ``None`` for its single env."""
+        k = self.config.envs_per_worker
+        if self.envs.vector_env is not None:
+            return self.envs.vector_env
+        if k == 1:
+            return None
+        return self.envs.vector(i * k, (i + 1) * k)
 
     def train(
         self,
@@ -183,7 +192,8 @@ class _ChiefRun:
                 worker_main,
                 {
                     "worker": i,
-                    "env_fn": algo.envs.fns[i],
+                    "env_fn": algo.envs.fns[i] if algo.envs.fns else None,
+                    "vector_fn": algo.worker_vector_fn(i),
                     "policy_spec": spec,
                     "shared_model": self.model,
                     "optim_state": optim_state,

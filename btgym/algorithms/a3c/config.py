@@ -15,6 +15,13 @@ class A3CConfig(TrainConfig):
 
     Attributes:
         num_workers: worker processes, each with its own env.
+        envs_per_worker: with more than 1, each worker steps that many lanes of btgym's
+            native vector env (``BTgymVectorEnv`` over process-mode servers sharing the
+            trainer's data server, or the numpy ``VectorBTgymEnv`` with
+            ``engine="vector"``; needs ``env_kwargs``) and updates once per
+            ``rollout_steps`` x lanes (:mod:`~btgym.algorithms.a3c.vec_worker`).
+            Measured in benchmarks/train_throughput.py; 1 (one env per worker) is the
+            default.
         rollout_steps: n of the n-step returns (BTGym: ``rollout_length``, 20 there); a
             rollout also ends at an episode's end. One update costs about as much CPU
             for 50 steps as for 20 (dispatch overhead of a small network), so 50 keeps
@@ -28,6 +35,7 @@ class A3CConfig(TrainConfig):
     """
 
     num_workers: int = 2
+    envs_per_worker: int = 1
     rollout_steps: int = 50
     optimizer: str = "adam"
     lr: float = 5e-4
@@ -38,8 +46,8 @@ class A3CConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.num_workers < 1 or self.rollout_steps < 1:
+        if min(self.num_workers, self.rollout_steps, self.envs_per_worker) < 1:
             raise ConfigError(
-                f"need num_workers >= 1 and rollout_steps >= 1, got "
-                f"{self.num_workers}, {self.rollout_steps}"
+                f"need num_workers, rollout_steps and envs_per_worker >= 1, got "
+                f"{self.num_workers}, {self.rollout_steps}, {self.envs_per_worker}"
             )

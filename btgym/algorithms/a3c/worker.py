@@ -66,26 +66,42 @@ def worker_main(
     stop: Any,
     queue: Any,
     device: str,
+    vector_fn: Callable[[], Any] | None = None,
 ) -> None:
-    """Worker body (see module docstring). Returns when the step budget is spent."""
+    """Worker body (see module docstring). Returns when the step budget is spent.
+
+    With ``vector_fn`` the worker steps that vector env instead of ``env_fn``'s env
+    (:class:`~btgym.algorithms.a3c.vec_worker.VecWorker`)."""
     cfg = A3CConfig.from_keywords(**config)
     torch.set_num_threads(cfg.torch_threads or 1)
     torch.manual_seed(stream.torch_seed)
     rng = stream.rng
-    norm = RewardNormalizer(1, cfg.gamma, cfg.reward_clip) if cfg.normalize_reward else None
+    if vector_fn is not None:
+        env = vector_fn()
+        n_lanes = int(env.num_envs)
+    else:
+        env = EpisodeMonitor(env_fn(), image_every=cfg.image_every if worker == 0 else 0)
+        n_lanes = 1
+    norm = RewardNormalizer(n_lanes, cfg.gamma, cfg.reward_clip) if cfg.normalize_reward else None
     if rng_state is not None:
         rng_from_wire(rng_state, rng, norm)
-    env = EpisodeMonitor(env_fn(), image_every=cfg.image_every if worker == 0 else 0)
     try:
         local = ActorCritic.from_spec(policy_spec).to(device)
         optimizer = make_shared_optimizer(cfg.optimizer, shared_model.parameters(), cfg.lr)
         optimizer.attach(optim_state)
         seed = stream.env_seed if rng_state is None else int(rng.integers(2**31 - 1))
-        obs, _ = env.reset(seed=seed)
+        obs, info = env.reset(seed=seed)
         ready(f"a3c-worker-{worker}")
-        w = _Worker(worker, env, local, shared_model, optimizer, cfg, rng, queue, device)
-        w.norm = norm
-        w.run(obs, global_steps, stop)
+        if vector_fn is not None:
+            from btgym.algorithms.a3c.vec_worker import VecWorker
+
+            vw = VecWorker(worker, env, local, shared_model, optimizer, cfg, rng, queue, device)
+            vw.norm = norm
+            vw.run_vector(env, obs, info, global_steps, stop)
+        else:
+            w = _Worker(worker, env, local, shared_model, optimizer, cfg, rng, queue, device)
+            w.norm = norm
+            w.run(obs, global_steps, stop)
     finally:
         with contextlib.suppress(Exception):
             env.close()
@@ -191,6 +207,11 @@ class _Worker:
         value_loss = 0.5 * adv.pow(2).mean()
         ent = entropy.mean()
         loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * ent
+        return self._apply(loss, policy_loss, value_loss, ent, steps)
+
+    def _apply(self, loss, policy_loss, value_loss, ent, steps: int) -> dict[str, float]:
+        """Backprop ``loss`` locally, then step the shared optimizer with the gradients."""
+        cfg = self.cfg
         params = self.local_param_objs
         for p in params:
             p.grad = None

@@ -23,6 +23,7 @@ from btgym.algorithms.common.envs import EnvFn, EnvGroup
 from btgym.algorithms.common.logger import MetricLogger, Tags
 from btgym.algorithms.common.policies import ActorCritic
 from btgym.algorithms.common.seeding import Stream
+from btgym.algorithms.common.vecenv import VectorFn
 from btgym.errors import CheckpointError
 from btgym.log import get_logger
 
@@ -37,7 +38,11 @@ class BaseTrainer:
         env_fns: one zero-argument env factory per worker / env (or one, repeated).
         logdir: run directory: TensorBoard event files and ``checkpoint.pt``.
         env_kwargs: instead of ``env_fns``: ``btgym.BTgymEnv`` keywords (the envs then
-            share one data server; stored in checkpoints for ``btgym eval``).
+            share one data server; stored in checkpoints for ``btgym eval``);
+            ``engine="vector"`` runs them on the numpy vector engine.
+        vector_env: instead of either: a zero-argument factory of a gymnasium
+            ``VectorEnv`` (``btgym.make_vec``, ``btgym.VectorBTgymEnv``; see
+            :mod:`~btgym.algorithms.common.vecenv`).
         config: the algorithm's config; ``**keywords`` fill (or override) it.
         observation_space, action_space: skip the probe env that otherwise reads them.
     """
@@ -53,6 +58,7 @@ class BaseTrainer:
         config: TrainConfig | None = None,
         observation_space: gym.Space | None = None,
         action_space: gym.Space | None = None,
+        vector_env: VectorFn | None = None,
         **keywords: Any,
     ) -> None:
         if config is None:
@@ -62,7 +68,9 @@ class BaseTrainer:
         self.config = config
         self.logdir = check_logdir(logdir)  # a named error now, not after the envs start
         self.device = resolve_device(config.device)
-        self.envs = EnvGroup(self.n_envs, env_fns, env_kwargs, seed=config.seed)
+        self.envs = EnvGroup(
+            self.n_envs, env_fns, env_kwargs, seed=config.seed, vector_env=vector_env
+        )
         self._spaces = (
             (observation_space, action_space) if observation_space and action_space else None
         )

@@ -4,6 +4,11 @@ Arrays are ``(T, B)``: T steps of B envs. ``dones[t]`` is 1.0 when the episode
 ended after step t (terminated *or* truncated). Truncated episodes are bootstrapped
 by the collector: it adds ``gamma * V(final_obs)`` to the last reward before these
 estimators see it, so here a done always cuts the return.
+
+``valid[t]`` is 0.0 for a transition that is no experience: the ``NEXT_STEP``
+autoreset step of a vector env (the lane was reset, its action ignored). The
+collector marks it done too, so no return crosses it; minibatches leave it out
+(recurrent ones carry the mask for the loss).
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Batch:
     returns: torch.Tensor
     starts: torch.Tensor
     state: tuple[torch.Tensor, ...]
+    valid: torch.Tensor | None = None  # (T, b) mask of recurrent batches; None: all valid
 
 
 class RolloutBuffer:
@@ -92,6 +98,7 @@ class RolloutBuffer:
         z = lambda: torch.zeros(*tb, device=device)  # noqa: E731
         self.log_probs, self.values, self.rewards = z(), z(), z()
         self.dones, self.starts = z(), z()
+        self.valid = torch.ones(*tb, device=device)
         self.advantages, self.returns = z(), z()
         self.state: tuple[torch.Tensor, ...] = ()
         self.pos = 0
@@ -114,14 +121,20 @@ class RolloutBuffer:
         rewards: torch.Tensor,
         dones: torch.Tensor,
         starts: torch.Tensor,
+        valid: torch.Tensor | None = None,
     ) -> None:
-        """Store one step of all envs (every tensor has the env axis first)."""
+        """Store one step of all envs (every tensor has the env axis first; ``valid``:
+        see the module doc, default all valid)."""
         t = self.pos
         for k, v in obs.items():
             self.obs[k][t] = v
         self.actions[t] = actions
         self.log_probs[t], self.values[t], self.rewards[t] = log_probs, values, rewards
         self.dones[t], self.starts[t] = dones, starts
+        if valid is None:
+            self.valid[t] = 1.0
+        else:
+            self.valid[t] = valid
         self.pos += 1
 
     def compute(self, last_value: torch.Tensor, gamma: float, lam: float) -> None:
@@ -133,7 +146,9 @@ class RolloutBuffer:
     def minibatches(
         self, n_minibatches: int, rng: np.random.Generator, recurrent: bool = False
     ) -> Iterator[Batch]:
-        """Shuffled minibatches: steps (flat) or, for recurrent policies, whole env sequences."""
+        """Shuffled minibatches: steps (flat) or, for recurrent policies, whole env sequences
+        (invalid transitions: left out of flat ones, masked in recurrent ones)."""
+        all_valid = bool((self.valid > 0).all())
         if recurrent:
             envs = rng.permutation(self.n_envs)
             for part in np.array_split(envs, min(n_minibatches, self.n_envs)):
@@ -147,12 +162,16 @@ class RolloutBuffer:
                     returns=self.returns[:, idx],
                     starts=self.starts[:, idx],
                     state=tuple(s[:, idx] for s in self.state),
+                    valid=None if all_valid else self.valid[:, idx],
                 )
             return
         n = self.n_steps * self.n_envs
         flat = lambda x: x.reshape(1, n, *x.shape[2:])  # noqa: E731
         order = rng.permutation(n)
-        for part in np.array_split(order, min(n_minibatches, n)):
+        if not all_valid:  # leave the autoreset transitions out (order stays a permutation)
+            keep = self.valid.reshape(-1).cpu().numpy()[order] > 0
+            order = order[keep]
+        for part in np.array_split(order, min(n_minibatches, max(len(order), 1))):
             idx = torch.as_tensor(part, device=self.device)
             yield Batch(
                 obs={k: flat(v)[:, idx] for k, v in self.obs.items()},

@@ -44,11 +44,17 @@ class RewardNormalizer:
         m2 = self.var * self.count + b_var * n + delta * delta * self.count * n / total
         self.var, self.count = m2 / total, total
 
-    def __call__(self, rewards: Any, dones: Any) -> np.ndarray:
-        """Scaled rewards of one step of every env (``dones`` end their returns)."""
+    def __call__(self, rewards: Any, dones: Any, valid: Any = None) -> np.ndarray:
+        """Scaled rewards of one step of every env (``dones`` end their returns; envs
+        not ``valid`` (a vector env's autoreset step) leave the statistics alone)."""
         r = np.asarray(rewards, dtype=np.float64).reshape(self.returns.shape)
         self.returns = self.returns * self.gamma + r
-        self._update(self.returns)
+        if valid is None:
+            self._update(self.returns)
+        else:
+            keep = np.asarray(valid, dtype=bool).reshape(self.returns.shape)
+            if keep.any():
+                self._update(self.returns[keep])
         out = np.clip(r / self.scale, -self.clip, self.clip)
         self.returns[np.asarray(dones, dtype=bool).reshape(self.returns.shape)] = 0.0
         return out

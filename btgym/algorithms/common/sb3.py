@@ -1,16 +1,9 @@
-"""Stable-Baselines3 compatibility.
+"""Stable-Baselines3 vec envs over btgym env factories: :func:`sb3_env_fns`.
 
-SB3 takes ``Dict`` *observations* (``MultiInputPolicy``) but not ``Dict`` *actions*:
-its action spaces are Box, Discrete, MultiDiscrete and MultiBinary. btgym's envs act
-with ``Dict({asset: Discrete(4)})`` (or Dict / Box weights for portfolios), so SB3
-needs :class:`SB3ActionWrapper`:
-
-- one asset, ``Dict({asset: Discrete(n)})`` -> ``Discrete(n)``;
-- several assets -> ``MultiDiscrete([n, ...])`` in the Dict's key order;
-- continuous weights (Box, or Dict of Boxes) -> one flat ``Box``.
-
-``observation_keys`` drops observation entries SB3 should not see (by default
-``metadata``: bookkeeping such as timestamps and trial numbers, not market data).
+The env form SB3 takes (``Discrete`` / ``MultiDiscrete`` / symmetric ``Box`` actions,
+flat observation leaves, no ``metadata``) is :class:`btgym.wrappers.sb3.SB3Env`;
+this module only adds what a subprocess vec env needs: picklable factories that
+wrap each env and watch their parent (no orphan after a crash).
 
 Example::
 
@@ -23,72 +16,26 @@ Example::
     venv = SubprocVecEnv(sb3_env_fns(fns), start_method="spawn")
     PPO("MultiInputPolicy", venv).learn(10_000)
     venv.close(); fns.close()
+
+For the native vector envs use :class:`btgym.integrations.sb3.SB3VecEnv` instead
+(``btgym.make_vec(n, sb3=True, ...)`` or ``SB3VecEnv(num_envs=n, engine ...)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from btgym.algorithms.common.envs import GuardedEnvFn
-from btgym.algorithms.common.spaces import ActionAdapter, obs_keys
-
-
-class SB3ActionWrapper(gym.ActionWrapper):
-    """Exposes a Dict action space as Discrete / MultiDiscrete / Box (see module doc).
-
-    Args:
-        env: a btgym env (or any env with a supported action space).
-        observation_keys: observation entries to keep (``None``: all but ``metadata``).
-    """
-
-    def __init__(self, env: gym.Env, observation_keys: Sequence[str] | None = None) -> None:
-        super().__init__(env)
-        self.adapter = ActionAdapter(env.action_space)
-        a = self.adapter
-        if a.kind == "categorical":
-            if len(a.nvec) == 1:
-                self.action_space = gym.spaces.Discrete(a.nvec[0])
-            else:
-                self.action_space = gym.spaces.MultiDiscrete(list(a.nvec))
-        else:
-            self.action_space = gym.spaces.Box(
-                a.low.astype(np.float32), a.high.astype(np.float32), dtype=np.float32
-            )
-        space = env.observation_space
-        self.keys: tuple[str, ...] | None = None
-        if isinstance(space, gym.spaces.Dict):
-            keys = obs_keys(space, tuple(observation_keys) if observation_keys else None)
-            if set(keys) != set(space.spaces):
-                self.keys = keys
-                self.observation_space = gym.spaces.Dict({k: space[k] for k in keys})
-
-    def action(self, action: Any) -> Any:
-        flat = np.atleast_1d(np.asarray(action))
-        return self.adapter.to_env(flat)
-
-    def observation(self, obs: Any) -> Any:
-        if self.keys is None:
-            return obs
-        return {k: obs[k] for k in self.keys}
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(**kwargs)
-        return self.observation(obs), info
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.env.step(self.action(action))
-        return self.observation(obs), reward, terminated, truncated, info
+from btgym.wrappers.sb3 import SB3Env
 
 
 def sb3_env_fns(
     env_fns: Sequence[Callable[[], gym.Env]], observation_keys: Sequence[str] | None = None
 ) -> list[Callable[[], gym.Env]]:
-    """Wrap env factories for SB3's vec envs: :class:`SB3ActionWrapper` plus a
-    parent-death watch in ``SubprocVecEnv`` workers (no orphan after a crash)."""
+    """Wrap env factories for SB3's vec envs: :class:`~btgym.wrappers.sb3.SB3Env` plus a
+    parent-death watch in ``SubprocVecEnv`` workers."""
     keys = tuple(observation_keys) if observation_keys else None
     return [GuardedEnvFn(fn, wrap=_Wrap(keys)) for fn in env_fns]
 
@@ -98,4 +45,4 @@ class _Wrap:
         self.keys = keys
 
     def __call__(self, env: gym.Env) -> gym.Env:
-        return SB3ActionWrapper(env, self.keys)
+        return SB3Env(env, self.keys)

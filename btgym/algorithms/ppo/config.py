@@ -8,7 +8,7 @@ from typing import ClassVar
 from btgym.algorithms.common.config import TrainConfig
 from btgym.errors import ConfigError
 
-VEC_ENVS = ("async", "sync")
+VEC_ENVS = ("auto", "native", "async", "sync")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,7 +17,14 @@ class PPOConfig(TrainConfig):
 
     Attributes:
         num_envs: envs of the gymnasium vector env.
-        vec_env: ``"async"`` (one process per env) or ``"sync"`` (all in this process).
+        vec_env: ``"native"``: btgym's own vector env, stepped from this process
+            (``btgym.make_vec``'s over process-mode servers, or the numpy
+            ``VectorBTgymEnv`` with ``engine="vector"``; NEXT_STEP autoreset, its reset
+            transitions left out of training); ``"async"`` (gymnasium's
+            ``AsyncVectorEnv``, one worker process per env), ``"sync"`` (all in this
+            process); ``"auto"`` (default): native where the envs allow it
+            (``env_kwargs`` with process-mode servers or the vector engine, or a
+            ``vector_env``), else async.
         n_steps: rollout length per env and update.
         n_epochs: passes over each rollout; n_minibatches: minibatches per pass
             (recurrent policies: whole env sequences per minibatch).
@@ -31,7 +38,7 @@ class PPOConfig(TrainConfig):
     """
 
     num_envs: int = 2
-    vec_env: str = "async"
+    vec_env: str = "auto"
     n_steps: int = 128
     n_epochs: int = 4
     n_minibatches: int = 4

@@ -2,10 +2,18 @@
 
 Rollouts of ``n_steps`` x ``num_envs`` steps, then ``n_epochs`` passes of
 ``n_minibatches`` shuffled minibatches (whole env sequences for an LSTM policy).
-The vector env runs in ``SAME_STEP`` autoreset mode, so a finished episode's last
-``info`` (with the :class:`~btgym.algorithms.common.monitor.EpisodeMonitor`
-statistics) and final observation (to bootstrap time-limit truncations) arrive with
-the step that ended it. Checkpoints are taken between updates.
+
+The vector env is btgym's native one where the envs allow it (``vec_env="auto"``,
+see :class:`PPOConfig`): ``BTgymVectorEnv`` (``btgym.make_vec``) over process-mode
+servers or the numpy ``VectorBTgymEnv``, in ``NEXT_STEP`` autoreset mode:
+:class:`~btgym.algorithms.common.vecenv.VecEpisodeMonitor` keeps the per-lane
+episode statistics and marks each lane's autoreset step, which is left out of the
+losses (and of the reward normaliser's statistics). gymnasium's Async/SyncVectorEnv
+run in ``SAME_STEP`` mode, each env wrapped in
+:class:`~btgym.algorithms.common.monitor.EpisodeMonitor`, so a finished episode's
+statistics and final observation arrive with the step that ended it. Time-limit
+truncations are bootstrapped from the final observation either way. Checkpoints are
+taken between updates.
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ from btgym.algorithms.common.training import (
     TrainResult,
     train_result,
 )
+from btgym.algorithms.common.vecenv import VecEpisodeMonitor, autoreset_mode
 from btgym.algorithms.ppo.config import PPOConfig
+from btgym.errors import ConfigError
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -62,9 +72,27 @@ class PPO(BaseTrainer):
     def n_envs(self) -> int:
         return self.config.num_envs
 
+    @property
+    def native(self) -> bool:
+        """Whether training steps btgym's native vector env (see :class:`PPOConfig`)."""
+        kind = self.config.vec_env
+        return kind == "native" or (kind == "auto" and self.envs.native)
+
     def make_vec_env(self) -> gym.vector.VectorEnv:
-        """The vector env (SAME_STEP autoreset; env 0 renders episode images)."""
+        """The vector env: native (NEXT_STEP autoreset) or gymnasium's (SAME_STEP, env 0
+        renders episode images)."""
         cfg = self.config
+        if self.native:
+            venv = self.envs.vector()()
+            if venv.num_envs != cfg.num_envs:
+                venv.close()
+                raise ConfigError(
+                    f"the vector env has {venv.num_envs} envs, the config num_envs="
+                    f"{cfg.num_envs}: pass num_envs={venv.num_envs}"
+                )
+            return venv
+        if self.envs.vector_env is not None:
+            raise ConfigError(f"vec_env={cfg.vec_env!r} needs env_fns or env_kwargs")
         fns = [
             GuardedEnvFn(
                 fn,
@@ -137,6 +165,8 @@ class _PPORun:
         )
         if self.norm is not None and ckpt is not None and ckpt.get("reward_norm"):
             self.norm.load(ckpt["reward_norm"])
+        self.monitor: VecEpisodeMonitor | None = None
+        self.next_step = False
 
     def execute(self, seeds: list[int], callback: ProgressCallback | None) -> TrainResult:
         cfg, model = self.cfg, self.model
@@ -153,7 +183,11 @@ class _PPORun:
                 torch.long if model.adapter.kind == "categorical" else torch.float32,
                 self.dev,
             )
-            obs, _ = venv.reset(seed=seeds)
+            obs, info = venv.reset(seed=seeds)
+            self.next_step = autoreset_mode(venv) is gym.vector.AutoresetMode.NEXT_STEP
+            self.monitor = VecEpisodeMonitor(venv, cfg.image_every) if self.algo.native else None
+            if self.monitor is not None:
+                self.monitor.reset(info)
             state = self.actor.initial_state(cfg.num_envs)
             starts = np.ones(cfg.num_envs, dtype=np.float32)
             next_ckpt = self.steps + cfg.checkpoint_every
@@ -191,6 +225,7 @@ class _PPORun:
 
     def _rollout(self, venv, buf: RolloutBuffer, obs, state, starts):
         cfg, model, dev, actor = self.cfg, self.model, self.dev, self.actor
+        monitor, next_step = self.monitor, self.next_step
         buf.reset(state_to_torch(state, dev))
         for _ in range(cfg.n_steps):
             actions, log_probs, values, state = actor.act(obs, state, starts)
@@ -198,13 +233,24 @@ class _PPORun:
             obs, rewards, term, trunc, infos = venv.step(model.adapter.to_env_batch(actions))
             rewards = np.asarray(rewards, dtype=np.float64) * cfg.reward_scale
             term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
+            step = self.steps + (buf.pos + 1) * cfg.num_envs  # as logged before
+            if monitor is not None:
+                valid, ended = monitor.step(rewards, term, trunc, infos)
+                self._ended(ended, monitor.image, step)
+            else:
+                valid = None
+                self._episodes(infos, step)
             if self.norm is not None:
-                rewards = self.norm(rewards, term | trunc)
-            for i in np.flatnonzero(trunc & ~term):  # time limit: bootstrap from V(final obs)
+                rewards = self.norm(rewards, term | trunc, valid)
+            cut = trunc & ~term if valid is None else trunc & ~term & valid
+            for i in np.flatnonzero(cut):  # time limit: bootstrap from V(final obs)
                 sub = _sub_state(state, int(i))
-                final = _batch1(infos["final_obs"][i])
+                final = _lane(obs, int(i)) if next_step else _batch1(infos["final_obs"][i])
                 rewards[i] += cfg.gamma * float(actor.value(final, sub, np.zeros(1))[0])
-            dones = (term | trunc).astype(np.float32)
+            ended_now = term | trunc
+            if valid is not None:  # an autoreset step is no experience: it cuts like a done
+                ended_now = ended_now | ~valid
+            dones = ended_now.astype(np.float32)
             buf.add(
                 obs_t,
                 torch.as_tensor(actions, device=dev),
@@ -213,14 +259,24 @@ class _PPORun:
                 torch.as_tensor(rewards, dtype=torch.float32, device=dev),
                 torch.as_tensor(dones, device=dev),
                 torch.as_tensor(starts, dtype=torch.float32, device=dev),
+                None if valid is None else torch.as_tensor(valid, dtype=torch.float32, device=dev),
             )
-            self._episodes(infos, self.steps + buf.pos * cfg.num_envs)
-            starts = dones
+            # NEXT_STEP: after a done the lane still shows its final observation; its
+            # new episode starts at the observation after the autoreset step
+            starts = dones if valid is None else (~valid).astype(np.float32)
+            if valid is not None:
+                starts = np.maximum(starts, (term | trunc).astype(np.float32))
         last = actor.value(obs, state, starts)
         buf.compute(
             torch.as_tensor(last, dtype=torch.float32, device=dev), cfg.gamma, cfg.gae_lambda
         )
         return obs, state, starts
+
+    def _ended(self, ended: list[tuple[int, dict[str, float]]], image, step: int) -> None:
+        for lane, stats in ended:
+            self.book.add(stats, step, lane)
+        if image is not None:
+            self.book.image(image, step)
 
     def _episodes(self, infos: dict[str, Any], step: int) -> None:
         final = infos.get("final_info")
@@ -271,27 +327,29 @@ class _PPORun:
         log_probs, entropy, values = self.model.evaluate(
             batch.obs, batch.actions, batch.state, batch.starts
         )
+        mean = _masked_mean(batch.valid)
         adv = batch.advantages
         if cfg.normalize_advantage and adv.numel() > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            mu = mean(adv)
+            adv = (adv - mu) / (mean((adv - mu) ** 2).sqrt() + 1e-8)
         log_ratio = log_probs - batch.log_probs
         ratio = log_ratio.exp()
         clipped = ratio.clamp(1.0 - cfg.clip_range, 1.0 + cfg.clip_range)
-        policy_loss = torch.max(-adv * ratio, -adv * clipped).mean()
+        policy_loss = mean(torch.max(-adv * ratio, -adv * clipped))
         if cfg.clip_range_vf is not None:
             v_clip = batch.values + (values - batch.values).clamp(
                 -cfg.clip_range_vf, cfg.clip_range_vf
             )
-            value_loss = (
-                0.5 * torch.max((values - batch.returns) ** 2, (v_clip - batch.returns) ** 2).mean()
+            value_loss = 0.5 * mean(
+                torch.max((values - batch.returns) ** 2, (v_clip - batch.returns) ** 2)
             )
         else:
-            value_loss = 0.5 * ((values - batch.returns) ** 2).mean()
-        ent = entropy.mean()
+            value_loss = 0.5 * mean((values - batch.returns) ** 2)
+        ent = mean(entropy)
         loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * ent
         with torch.no_grad():
-            approx_kl = ((ratio - 1.0) - log_ratio).mean()
-            clip_fraction = ((ratio - 1.0).abs() > cfg.clip_range).float().mean()
+            approx_kl = mean((ratio - 1.0) - log_ratio)
+            clip_fraction = mean(((ratio - 1.0).abs() > cfg.clip_range).float())
         return {
             "loss": loss,
             "policy_loss": policy_loss.detach(),
@@ -358,6 +416,21 @@ def _close(venv: gym.vector.VectorEnv | None, terminate: bool) -> None:
 def _sub_state(state: tuple, i: int) -> tuple:
     """Env ``i``'s recurrent state: numpy ``(B, H)`` rows or torch ``(1, B, H)`` columns."""
     return tuple(s[:, i : i + 1] if isinstance(s, torch.Tensor) else s[i : i + 1] for s in state)
+
+
+def _masked_mean(valid: torch.Tensor | None):
+    """``x.mean()``, or the mean over ``valid`` entries (a recurrent batch's mask)."""
+    if valid is None:
+        return lambda x: x.mean()
+    total = valid.sum().clamp(min=1.0)
+    return lambda x: (x * valid).sum() / total
+
+
+def _lane(obs: Any, i: int) -> Any:
+    """Lane ``i`` of a batched observation, as a batch of one."""
+    if isinstance(obs, dict):
+        return {k: np.asarray(v)[i : i + 1] for k, v in obs.items()}
+    return np.asarray(obs)[i : i + 1]
 
 
 def _batch1(obs: Any) -> Any:
