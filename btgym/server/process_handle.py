@@ -34,6 +34,7 @@ from btgym.server.handle_base import HandleBase
 from btgym.server.process import run_server
 from btgym.server.protocol import (
     ACTION,
+    FRAME_TAG,
     Command,
     ReplyKind,
     ResetRequest,
@@ -46,6 +47,8 @@ from btgym.strategy import BrokerConfig, BTgymBaseStrategy, InfoLayout, Strategy
 from btgym.strategy.info import iso_time
 
 log = get_logger(__name__)
+
+_STEP = Command.STEP.value
 
 
 def _int_seed(seed: Any) -> int:
@@ -246,9 +249,15 @@ class ProcessHandle(HandleBase):
         return reply.obs, dict(reply.info)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
-        frames = self.step_frames(action)
+        (head,) = self.step_frames(action)  # RUNNING checked there: the handle is open
         try:
-            received = self._request(Command.STEP, frames=frames, raw=True)
+            try:
+                received = self._state["client"].request_one(head, _STEP, FRAME_TAG)
+            except (ServerDiedError, ServerTimeoutError) as exc:
+                self.state.to(BROKEN)
+                if hasattr(exc, "add_note"):
+                    exc.add_note("the next reset() starts a new server")
+                raise
             reply = self.read_step(received)
         except Exception as exc:
             self._step_failed(exc)
@@ -262,15 +271,14 @@ class ProcessHandle(HandleBase):
         from its bytes (fresh observation arrays, the info dict rebuilt from the
         record row), anything else decoded (a server's error raised, named)."""
         frame = self.step_frame
-        got = frame.read(received[0]) if frame is not None and len(received) == 1 else None
+        got = frame.read(received[0], True) if frame is not None and len(received) == 1 else None
         if got is None:
             return StepReply.from_message(self._decode(received), self._layout)
-        views, floats, ints, message, done = got
+        obs, floats, ints, message, done = got
         info = self._layout.build(floats, ints[1], iso_time(ints[0]), message)
         if done:
             info.update(done)
-        obs = {key: view.copy() for key, view in views.items()}
-        return StepReply(obs, floats[0], bool(ints[2]), bool(ints[3]), info)
+        return StepReply(obs, floats[0], ints[2] != 0, ints[3] != 0, info)
 
     def step_frames(self, action: Any) -> list:
         """The step request's frames (the action encoded once, here at the edge)."""

@@ -296,10 +296,12 @@ class StepFrame:
             parts.append(message.encode())
         return b"".join(parts)
 
-    def read(self, frame: bytes) -> tuple[dict[str, np.ndarray], tuple, tuple, str, dict] | None:
+    def read(
+        self, frame: bytes, copy: bool = False
+    ) -> tuple[dict[str, np.ndarray], tuple, tuple, str, dict] | None:
         """``(obs, floats, ints, message, done)`` of a step frame (``obs`` are
-        read-only views of ``frame``; ``done`` is ``{}`` unless the episode ended);
-        ``None`` if ``frame`` is not a step frame.
+        read-only views of ``frame``, or fresh writable arrays with ``copy``; ``done``
+        is ``{}`` unless the episode ended); ``None`` if ``frame`` is not a step frame.
 
         Raises:
             ProtocolError: a step frame that does not fit this layout.
@@ -308,9 +310,16 @@ class StepFrame:
             return None
         if len(frame) < self.size:
             raise ProtocolError(f"step frame of {len(frame)} bytes, the layout needs {self.size}")
-        obs = {
-            key: np.ndarray(shape, dtype, frame, off) for key, dtype, shape, off, _ in self.leaves
-        }
+        if copy:
+            obs = {
+                key: np.ndarray(shape, dtype, frame, off).copy()
+                for key, dtype, shape, off, _ in self.leaves
+            }
+        else:
+            obs = {
+                key: np.ndarray(shape, dtype, frame, off)
+                for key, dtype, shape, off, _ in self.leaves
+            }
         vals = self._row.unpack_from(frame, self.row_offset)
         w = self.width
         ints = vals[w : w + N_INTS]

@@ -55,9 +55,26 @@ _DELTA = _dt.timedelta
 _CHUNK = 512
 
 
+_DAY_US = 86_400_000_000
+#: "YYYY-MM-DDT" of recently seen days (the client side of a step reads one per step)
+_DAYS: dict[int, str] = {}
+#: "HH:MM:" of each minute of a day, ":SS"-free; and "SS" of each second
+_MINUTES = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440)]
+_SECONDS = [f"{s:02d}" for s in range(60)]
+
+
 def iso_time(ns: int) -> str:
-    """int64 ns since the epoch → ISO-8601 string (naive, the data's clock)."""
-    return (_EPOCH + _DELTA(microseconds=int(ns) // 1000)).isoformat()
+    """int64 ns since the epoch → ISO-8601 string (naive, the data's clock), as
+    ``datetime.isoformat`` writes it (``.ffffff`` only when there are microseconds)."""
+    day, us = divmod(int(ns) // 1000, _DAY_US)
+    prefix = _DAYS.get(day)
+    if prefix is None:
+        if len(_DAYS) >= 4096:
+            _DAYS.clear()
+        prefix = _DAYS[day] = (_EPOCH + _DELTA(days=day)).date().isoformat() + "T"
+    sec, micro = divmod(us, 1_000_000)
+    out = prefix + _MINUTES[sec // 60] + _SECONDS[sec % 60]
+    return f"{out}.{micro:06d}" if micro else out
 
 
 class IsoTimes:
