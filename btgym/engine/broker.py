@@ -82,6 +82,10 @@ class BatchBroker:
         start_cash: initial cash (every lane).
         commission: fraction of traded value.
         leverage: backtrader's ``leverage``.
+        F: the per-lane float table keeping cash/value/realized (default: its own).
+        shortcash: backtrader's ``shortcash``.
+        arrays: zeroed views to keep ``size``, ``pprice``, ``touch``, ``fills`` and
+            ``oorder`` in (the engine's packed buffers; default: its own arrays).
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class BatchBroker:
         leverage: float,
         F: np.ndarray | None = None,
         shortcash: bool = True,
+        arrays: dict[str, np.ndarray] | None = None,
     ) -> None:
         from btgym.engine import kernel
 
@@ -104,18 +109,22 @@ class BatchBroker:
         # per-lane floats live in the engine's F table (shared with the compiled kernel)
         self.F = np.zeros((n, kernel.NF)) if F is None else F
         self.F[:, kernel.CASH] = self.F[:, kernel.VALUE] = self.start_cash
-        self.size = np.zeros((n, k))
-        self.pprice = np.zeros((n, k))
+        # state the compiled kernel shares: the engine's packed views (layout.py) if given
+        views = arrays or {}
+        self.size = views.get("size", np.zeros((n, k)))
+        self.pprice = views.get("pprice", np.zeros((n, k)))
         # pending orders: signed size (0: none), creation price, submission rank
         self.osize = np.zeros((n, k))
         self.oprice = np.zeros((n, k))
         self.okind = np.zeros((n, k), np.int64)
-        self.oorder = np.tile(np.arange(k), (n, 1))
+        self.oorder = views.get("oorder", np.zeros((n, k), np.int64))
+        self.oorder[:] = np.arange(k)
         # order in which backtrader's ``positions`` dict first saw each asset
-        self.touch = np.full((n, k), np.inf)
+        self.touch = views.get("touch", np.zeros((n, k)))
+        self.touch[:] = np.inf
         self.any_orders = False
         # last fill pass, per lane/asset (for messages and records): views of one table
-        self.fills = np.zeros((n, k, 5))
+        self.fills = views.get("fills", np.zeros((n, k, 5)))
         self.fill_status = self.fills[..., 0]
         self.fill_size = self.fills[..., 1]
         self.fill_price = self.fills[..., 2]

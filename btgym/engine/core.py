@@ -26,6 +26,7 @@ import numpy as np
 from btgym.engine import kernel as kern
 from btgym.engine.broker import BatchBroker, column, held_value
 from btgym.engine.hooks import EngineHooks
+from btgym.engine.layout import PackedState, step_packed
 from btgym.engine.observe import LaneObservations
 from btgym.errors import ConfigError
 from btgym.strategy.info import IsoTimes
@@ -87,14 +88,15 @@ class BatchEpisodes(LaneObservations):
         if backend == "numba" and not kern.HAVE_NUMBA:
             raise ConfigError("backend='numba' needs numba (pip install 'btgym[fast]')")
         self.backend = backend or ("numba" if kern.HAVE_NUMBA else "numpy")
-        self.F = np.zeros((n, kern.NF))
-        self.I = np.zeros((n, kern.NI), np.int64)
         self.config = strategy
         self.data_names = tuple(data_names)
         self.asset_names = tuple(strategy.asset_names or self.data_names)
         self.k = len(self.asset_names)
         self._asset_cols = [self.data_names.index(a) for a in self.asset_names]
         self.portfolio = bool(strategy.portfolio_actions)
+        self.n_actions = self.k + 1 if self.portfolio else self.k
+        self._pk = pk = PackedState(n, self.k, self.n_actions)
+        self.F, self.I = pk.F, pk.I
         self.start_cash = float(broker.start_cash)
         self.broker = BatchBroker(
             n,
@@ -104,8 +106,10 @@ class BatchEpisodes(LaneObservations):
             broker.leverage,
             F=self.F,
             shortcash=broker.shortcash,
+            arrays=pk.broker_arrays(),
         )
-        self.stakes = np.array([strategy.stake(a) for a in self.asset_names])
+        self.stakes = pk.stakes
+        self.stakes[:] = [strategy.stake(a) for a in self.asset_names]
         raw = strategy.state_shape.get("raw")
         self.time_dim = int(raw.shape[0]) if raw is not None else 1
         self.skip = int(strategy.skip_frame)
@@ -114,7 +118,6 @@ class BatchEpisodes(LaneObservations):
         self.reward_scale = float(strategy.reward_scale)
         self.hooks = hooks or EngineHooks()
         self.hooks.bind(self)
-        self.n_actions = self.k + 1 if self.portfolio else self.k
         self._plan = self.hooks.observation_plan(strategy.state_shape)
         self._raw_spec = raw
         self._raw_lines = None
@@ -131,34 +134,35 @@ class BatchEpisodes(LaneObservations):
             )
         self.capacity = 0
         self._alloc(max(self.time_dim + 2, 64))
-        self.terminated = np.zeros(n, bool)
-        self.truncated = np.zeros(n, bool)
-        self.last_action = np.zeros((n, self.n_actions))
+        self.terminated, self.truncated = pk.terminated, pk.truncated
+        self.last_action = pk.last_action
         self.meta = np.zeros((n, 5))
         self.episodes: list[Any] = [None] * n
         self.iso_times: list[Any] = [None] * n
         self._lanes = np.arange(n)
         self._all = np.ones(n, bool)
-        self.internal = np.zeros((n, 7))
-        self._P = np.array(
-            [
-                self.start_cash,
-                self.broker.commission,
-                self.broker.leverage,
-                self.low,
-                self.high,
-                self.reward_scale,
-                1.0 if self.broker.shortcash else 0.0,
-                *_bounds(strategy.state_shape.get("internal")),
-            ]
-        )
+        self.internal = pk.internal
+        self._P = pk.P
+        self._P[:] = [
+            self.start_cash,
+            self.broker.commission,
+            self.broker.leverage,
+            self.low,
+            self.high,
+            self.reward_scale,
+            1.0 if self.broker.shortcash else 0.0,
+            *_bounds(strategy.state_shape.get("internal")),
+        ]
+        #: codes / weights of the step, the kernel's ``acts`` argument
+        self._acts = np.zeros((n, self.n_actions), np.float64 if self.portfolio else np.int64)
         self._default_reward = self.hooks.default("get_reward")
         self._default_internal = self.hooks.default("get_internal_state")
         self._has_done_hook = not self.hooks.default("get_done")
-        self._entry: tuple | None = None
-        #: (codes, compiled entry, args) of the last full-batch kernel call (reused while
-        #: the caller passes the same ``codes`` array and no buffer was reallocated)
-        self._fast: tuple | None = None
+        pk.set_flags(self.skip, self.portfolio, self._default_reward)
+        self._entry: Any = None
+        #: the kernel's arguments (rebuilt when the bar buffers grow)
+        self._args: tuple | None = None
+        self._masked = False
         self._lane_plan: list | None = None
         meta = strategy.state_shape.get("metadata")
         self._meta_obs = None
@@ -180,7 +184,7 @@ class BatchEpisodes(LaneObservations):
             if raw is not None:
                 raw[:, :old] = self.raw
         self.opens, self.closes, self.stamps, self.raw = opens, closes, stamps, raw
-        self._fast = None
+        self._args = None
         self._rows: dict[int, tuple] = {}
         ohlc = None
         if self.hooks.wants_ohlc:
@@ -252,53 +256,46 @@ class BatchEpisodes(LaneObservations):
         actions, float weights (n, k+1) ``[cash, *assets]`` summing to 1 for
         portfolio actions."""
         a = self._all if active is None else active
-        default_reward = self._default_reward
         if self.backend == "numba":
-            fast = self._fast
-            if fast is not None and codes is fast[0] and active is None:
-                fast[1](*fast[2])  # same arrays as last time: no re-dispatch
-                self.last_action[:] = codes
-                if self._has_done_hook:
-                    self._apply_done_hook(a)
-                return
-            acts = np.ascontiguousarray(codes, np.float64 if self.portfolio else np.int64)
-            br = self.broker
-            args = (
-                self.F,
-                self.I,
-                br.size,
-                br.pprice,
-                br.touch,
-                br.fills,
-                br.oorder,
-                self.opens,
-                self.closes,
-                acts,
-                a,
-                self._P,
-                self.stakes,
-                self.skip,
-                self.portfolio,
-                self.internal,
-                default_reward,
-                self.terminated,
-                self.truncated,
-            )
-            entry = self._kernel(args)
-            entry(*args)
-            if acts is codes and active is None and default_reward:
-                self._fast = (codes, entry, args)  # the caller reuses ``codes`` in place
+            self.kernel_step(codes, active)
         else:
             self._step_numpy(codes, a)
-        if active is None:
-            self.last_action[:] = codes
-        else:
-            self.last_action[a] = codes[a]
-        if not default_reward:
+            if active is None:
+                self.last_action[:] = codes
+            else:
+                self.last_action[a] = codes[a]
+        if not self._default_reward:
             self.reward = np.where(a, self.hooks.reward(self._view()), 0.0)
             self.prev_value = np.where(a, self.value, self.prev_value)
         if self._has_done_hook:
             self._apply_done_hook(a)
+
+    def kernel_step(self, codes: np.ndarray | None, active: np.ndarray | None = None) -> None:
+        """The compiled step (numba backend), hooks not applied: ``codes`` go into the
+        kernel's action buffer (``None``: already written into :meth:`action_buffer`)."""
+        acts = self._acts
+        if codes is not None and codes is not acts:
+            acts[:] = codes
+        pk = self._pk
+        if active is not None:
+            pk.active[:] = active
+            self._masked = True
+        elif self._masked:
+            pk.active[:] = True
+            self._masked = False
+        args = self._args
+        if args is None:
+            args = self._args = pk.kernel_args(self.opens, self.closes, acts)
+            self._entry = None
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = _compiled(args)
+        entry(*args)
+
+    def action_buffer(self) -> np.ndarray:
+        """The kernel's (n, na) action array (write codes into it, then
+        ``kernel_step(None)``)."""
+        return self._acts
 
     def _apply_done_hook(self, a: np.ndarray) -> None:
         done_hook = self.hooks.done(self._view())
@@ -308,23 +305,6 @@ class BatchEpisodes(LaneObservations):
             reason = self.reason
             self.terminated[:] = (reason >= 1) & (reason <= 3)
             self.truncated[:] = reason == 4
-
-    def _kernel(self, args: tuple) -> Any:
-        """The compiled kernel for these argument types, called past numba's type
-        dispatch (the arrays are reallocated when they grow: look it up again then)."""
-        key = (args[7].shape, args[9].dtype, args[10] is self._all)
-        if self._entry is not None and self._entry[0] == key:
-            return self._entry[1]
-        fn = kern.step_kernel
-        try:
-            sig = tuple(fn.typeof_pyval(x) for x in args)
-            if sig not in fn.overloads:
-                fn.compile(sig)
-            entry = fn.overloads[sig].entry_point
-        except Exception:  # pragma: no cover - any numba internals change: dispatch
-            entry = fn
-        self._entry = (key, entry)
-        return entry
 
     def _step_numpy(self, codes: np.ndarray, active: np.ndarray) -> None:
         lanes = self._lanes
@@ -378,8 +358,8 @@ class BatchEpisodes(LaneObservations):
             self.prev_value = np.where(a, self.value, self.prev_value)
         self.step_count = self.step_count + a
         self.reason = np.where(a, reason, 0)
-        self.terminated = (self.reason == 1) | (self.reason == 2)
-        self.truncated = self.reason == 4
+        self.terminated[:] = (self.reason == 1) | (self.reason == 2)
+        self.truncated[:] = self.reason == 4
 
     def _orders(self, codes: np.ndarray, active: np.ndarray, closes_t: np.ndarray) -> None:
         codes = np.where(active[:, None], codes, HOLD)
@@ -413,6 +393,19 @@ class BatchEpisodes(LaneObservations):
         br.touch_assets(np.broadcast_to(active[:, None], sizes.shape))
         kinds = np.where(sizes > 0, BUY, np.where(sizes < 0, SELL, 0))
         br.submit(self._lanes, sizes, closes_t, kinds, order)
+
+
+def _compiled(args: tuple) -> Any:
+    """The compiled packed kernel for these argument types, called past numba's type
+    dispatch (any failure of that lookup: the dispatcher itself)."""
+    fn = step_packed
+    try:
+        sig = tuple(fn.typeof_pyval(x) for x in args)
+        if sig not in fn.overloads:
+            fn.compile(sig)
+        return fn.overloads[sig].entry_point
+    except Exception:  # pragma: no cover - numba internals changed: dispatch
+        return fn
 
 
 def _bounds(spec: Any) -> tuple[float, float]:

@@ -23,7 +23,8 @@ from btgym.engine.actions import (
     single_action_space,
 )
 from btgym.engine.core import BatchEpisodes
-from btgym.engine.info import batch_info, lane_info, lane_step
+from btgym.engine.info import batch_info, lane_info
+from btgym.engine.lane import LaneStep
 from btgym.engine.lanes import LaneLoader
 from btgym.engine.render import refuse_render_mode
 from btgym.engine.setup import EngineSetup, draw_reset, reset_configs
@@ -258,6 +259,8 @@ class EngineEnv(_EngineBase, EngineEnvSurface, gym.Env):
         self.action_space = single_action_space(self.kind, self.asset_names)
         self._needs_reset = True
         self._codes = np.zeros((1, len(self.asset_names)), np.int64)
+        self._lane = LaneStep(self.core, self.action_keys)
+        self._fast = self._lane.fast  # one-asset discrete codes: the compiled lane path
 
     def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -275,32 +278,36 @@ class EngineEnv(_EngineBase, EngineEnvSurface, gym.Env):
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         """Act at the decision bar; orders fill at the next bar's open."""
-        self._check_open()
-        if self._needs_reset:
+        if self._closed or self._needs_reset:
+            self._check_open()
             raise ResetNeededError("call reset() before step() (and after an episode ends)")
-        core = self.core
-        if self.kind == "discrete":
-            codes = self._codes
-            if (
-                (type(action) is int or isinstance(action, np.integer))
-                and 0 <= action <= 3
-                and len(self.asset_names) == 1
-            ):
-                codes[0, 0] = action  # already in range: no space normalisation
-            else:
-                codes[0] = list(self.action_space.normalize(action).values())
-            core.step(codes)
+        if (
+            self._fast
+            and (type(action) is int or isinstance(action, np.integer))
+            and 0 <= action <= 3
+        ):
+            out = self._lane.step_code(action)  # already in range: no space normalisation
         else:
-            core.step(self._decode(action, 1))
-        done = core.terminated.tolist() + core.truncated.tolist()
-        terminated, truncated = done
-        if terminated or truncated:
+            core = self.core
+            if self.kind == "discrete":
+                codes = self._codes
+                if (
+                    (type(action) is int or isinstance(action, np.integer))
+                    and 0 <= action <= 3
+                    and len(self.asset_names) == 1
+                ):
+                    codes[0, 0] = action
+                else:
+                    codes[0] = list(self.action_space.normalize(action).values())
+                core.step(codes)
+            else:
+                core.step(self._decode(action, 1))
+            out = self._lane.result()
+        if out[2] or out[3]:
             self._needs_reset = True
-        reward, info = lane_step(core, 0, self.action_keys)
-        obs = core.observe_lane(0)
         if self._recorder is not None:
-            self._recorder.step(obs)
-        return obs, reward, terminated, truncated, info
+            self._recorder.step(out[0])
+        return out
 
     def _obs(self) -> dict[str, np.ndarray]:
         return self.core.observe_lane(0)

@@ -19,13 +19,7 @@ def broker_message(core: BatchEpisodes, lane: int) -> str:
     fills = br.fills[lane].tolist()  # k rows [status, size, price, comm, kind]
     if len(fills) == 1:  # one asset: no submission order to follow
         status, size, price, comm, kind = fills[0]
-        if not status:
-            return ""
-        name = core.asset_names[0]
-        if status == COMPLETED:
-            what = "CLOSE" if kind == CLOSE else ("BUY" if size > 0 else "SELL")
-            return f"{name}: {what} executed, size {size:g}, price {price:.6g}, comm {comm:.6g}"
-        return f"{name}: order Margin (not enough cash/margin)"
+        return asset_message(core.asset_names[0], status, size, price, comm, kind)
     status = [row[0] for row in fills]
     if not any(status):
         return ""
@@ -46,6 +40,35 @@ def broker_message(core: BatchEpisodes, lane: int) -> str:
         elif s == MARGIN:
             out.append(f"{names[a]}: order Margin (not enough cash/margin)")
     return "; ".join(out)
+
+
+#: ``%.6g`` strings of prices and commissions seen (float keys and str values: no
+#: garbage-collector work), bounded, shared by every env
+_G6: dict[float, str] = {}
+_MAX_G6 = 8192
+
+
+def _g6(x: float) -> str:
+    s = _G6.get(x)
+    if s is None:
+        s = f"{x:.6g}"
+        if x:  # 0.0 == -0.0 but prints differently: zeros are not kept
+            if len(_G6) >= _MAX_G6:
+                _G6.clear()
+            _G6[x] = s
+    return s
+
+
+def asset_message(
+    name: str, status: float, size: float, price: float, comm: float, kind: float
+) -> str:
+    """One asset's notification of a fill pass (``""`` when it had no order)."""
+    if not status:
+        return ""
+    if status != COMPLETED:
+        return f"{name}: order Margin (not enough cash/margin)"
+    what = "CLOSE" if kind == CLOSE else ("BUY" if size > 0 else "SELL")
+    return f"{name}: {what} executed, size {size:g}, price {_g6(price)}, comm {_g6(comm)}"
 
 
 def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> dict[str, Any]:

@@ -31,6 +31,23 @@ except ImportError:  # pragma: no cover - depends on the install
         return wrap if not args or not callable(args[0]) else args[0]
 
 
+def _no_nrt_options() -> dict:
+    """``_nrt=False`` where this numba has the option: the step allocates nothing and
+    every array view it makes lives within the call, so reference counting (atomic
+    increments/decrements on every view and helper call: ~1 µs of a single-lane step)
+    buys nothing. Allocating code fails to compile without it (never silently)."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+
+        return {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+    except ImportError:  # pragma: no cover - numba internals moved
+        return {}
+
+
+#: options of the step's compiled functions (see :func:`_no_nrt_options`)
+STEP_JIT = {"cache": True, **(_no_nrt_options() if HAVE_NUMBA else {})}
+
+
 # F columns
 CASH, REALIZED, VALUE, PREV, PEAK, DD, MAXDD, TOUCHN, REWARD = range(9)
 NF = 9
@@ -41,7 +58,7 @@ NI = 5
 F_STATUS, F_SIZE, F_PRICE, F_COMM, F_KIND = range(5)
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def _split(old, delta):
     new = old + delta
     if new == 0:
@@ -61,7 +78,7 @@ def _split(old, delta):
     return new, new, -old
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def _new_price(old, delta, pprice, price):
     new = old + delta
     if new == 0:
@@ -75,7 +92,7 @@ def _new_price(old, delta, pprice, price):
     return pprice
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def _held(s, pp, c, shortcash):
     if shortcash or s >= 0:
         return s * c
@@ -83,7 +100,7 @@ def _held(s, pp, c, shortcash):
     return v + (pp - c) * s
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def _value(cash, size, pp, closes_row, order, lev, shortcash):
     k = size.shape[0]
     total = 0.0
@@ -101,7 +118,7 @@ def _value(cash, size, pp, closes_row, order, lev, shortcash):
     return cash + total
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def _sum_order(touch, out):
     k = touch.shape[0]
     for j in range(k):
@@ -115,7 +132,7 @@ def _sum_order(touch, out):
         out[j + 1] = x
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def step_kernel(
     F,
     I,  # noqa: E741
@@ -136,19 +153,21 @@ def step_kernel(
     set_prev,
     terminated,
     truncated,
+    osize,
+    oprice,
+    okind,
+    psize,
+    accepted,
+    order,
+    key,
 ):
     """One decision per active lane: orders at ``t``, fills at ``t+1``'s open, values at
-    every bar to the next decision; writes rewards, reasons and the internal state."""
+    every bar to the next decision; writes rewards, reasons and the internal state.
+    ``osize`` ... ``key`` (k,): scratch (float, float, int, float, int, int, float), every
+    entry written before it is read."""
     n, k = size.shape
     start, comm, lev, low, high, scale = P[0], P[1], P[2], P[3], P[4], P[5]
     shortcash = P[6] != 0.0
-    osize = np.zeros(k)
-    oprice = np.zeros(k)
-    okind = np.zeros(k, np.int64)
-    psize = np.zeros(k)
-    accepted = np.zeros(k, np.bool_)
-    order = np.zeros(k, np.int64)
-    key = np.zeros(k)
     for i in range(n):
         for a in range(k):
             fills[i, a, F_STATUS] = 0.0
@@ -339,7 +358,7 @@ def step_kernel(
                 internal[i, j] = P[8]
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def _floordiv(a, b):
     # Python's float floor division (CPython float_divmod)
     mod = np.fmod(a, b)
@@ -355,7 +374,7 @@ def _floordiv(a, b):
     return floordiv
 
 
-@njit(cache=True)
+@njit(**STEP_JIT)
 def _internal(F, size, closes, i, t, start, out):
     k = size.shape[1]
     value = F[i, VALUE]
@@ -374,13 +393,6 @@ def _internal(F, size, closes, i, t, start, out):
     out[i, 4] = net / denom
     out[i, 5] = realized / start
     out[i, 6] = (value - start - realized) / start
-
-
-@njit(cache=True)
-def internal_kernel(F, size, closes, T_, start, out):
-    """The internal state of every lane at its bar (after a reset)."""
-    for i in range(size.shape[0]):
-        _internal(F, size, closes, i, T_[i], start, out)
 
 
 @njit(cache=True)

@@ -1,0 +1,149 @@
+"""The single env's per-step path: one engine lane stepped and read back cheaply.
+
+:class:`LaneStep` reads a one-lane engine's step result, ``(obs, reward,
+terminated, truncated, info)``, from prepared views of the packed buffers
+(:mod:`btgym.engine.layout`): one ``tolist()`` per buffer instead of a numpy scalar
+per value, the broker message from a shared cache, ISO times from a per-episode
+list, observations as fresh copies. With the compiled backend, a one-asset discrete
+env whose hooks are the defaults also skips the engine's Python step
+(:meth:`LaneStep.step_code`). The values are exactly those of
+:func:`btgym.engine.info.lane_step` and
+:meth:`~btgym.engine.observe.LaneObservations.observe_lane` (the tests compare them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from btgym.engine.core import REASONS, BatchEpisodes
+from btgym.engine.info import asset_message, broker_message
+from btgym.engine.kernel import CASH, DD, REALIZED, REWARD, VALUE
+
+#: observation plans the inline reader handles: (raw window, internal, metadata)
+_DEFAULT_MODES = (0, 1, 2)
+
+
+class LaneStep:
+    """Step results of lane 0 of a one-lane :class:`BatchEpisodes`.
+
+    Args:
+        core: the engine (``n == 1``).
+        action_keys: the info's action keys.
+    """
+
+    def __init__(self, core: BatchEpisodes, action_keys: tuple[str, ...]) -> None:
+        if core.n != 1:
+            raise ValueError(f"LaneStep reads a one-lane engine, got {core.n} lanes")
+        self.core = core
+        pk = core._pk
+        k = core.k
+        self._size0 = pk.columns["size"][0]
+        self._fills0 = pk.columns["fills"][0]
+        self._head = pk.lanes[0, : pk.columns["fills"][1]]  # F, size, fills of lane 0
+        self._ints = pk.I[0]
+        self._flags = pk.flags[:2]  # terminated, truncated of lane 0
+        self._last = pk.last_action[0]
+        self._acts = core.action_buffer()
+        self._k = k
+        self._names = core.asset_names
+        self._keys = tuple(action_keys)
+        self._start = core.start_cash
+        self._portfolio = core.portfolio
+        #: codes stepped without the engine's Python step (see :meth:`step_code`)
+        self.fast = (
+            core.backend == "numba"
+            and not core.portfolio
+            and k == 1
+            and core._default_reward
+            and not core._has_done_hook
+        )
+        plan = core._lane_plan or core._make_lane_plan()
+        self._obs_keys = tuple(key for key, _, _ in plan)
+        self._inline_obs = tuple(mode for _, mode, _ in plan) == _DEFAULT_MODES
+        self._internal_dtype = plan[1][2] if self._inline_obs else None
+        self._internal = pk.internal[0]
+        self._meta = None if core._meta_obs is None else core._meta_obs[0]
+        self._T = core.time_dim
+        self._raw_src: Any = None
+        self._raw: Any = None
+        self._iso: Any = None
+        self._times: list[str | None] = []
+
+    def step_code(self, code: int) -> tuple[dict, float, bool, bool, dict]:
+        """Step a one-asset discrete action ``code`` (0..3) on the compiled kernel."""
+        core = self.core
+        self._acts[0, 0] = code
+        args, entry = core._args, core._entry
+        if args is None or entry is None:
+            core.kernel_step(None)
+        else:
+            entry(*args)
+        return self.result({self._keys[0]: int(code)})
+
+    def result(self, action: dict | None = None) -> tuple[dict, float, bool, bool, dict]:
+        """``(obs, reward, terminated, truncated, info)`` of the lane after a step
+        (``action``: the info's action dict, default: read from the engine)."""
+        f = self._head.tolist()
+        t, _, step, reason, bars = self._ints.tolist()
+        terminated, truncated = self._flags.tolist()
+        value, realized = f[VALUE], f[REALIZED]
+        if self._k == 1:
+            fo = self._fills0
+            message = asset_message(self._names[0], *f[fo : fo + 5]) if step else ""
+            position = {self._names[0]: f[self._size0]}
+        else:
+            message = broker_message(self.core, 0) if step else ""
+            position = dict(zip(self._names, f[self._size0 : self._size0 + self._k]))
+        if action is None:
+            action = self._action()
+        info = {
+            "step": step,
+            "time": self._time(t),
+            "action": action,
+            "broker_cash": f[CASH],
+            "broker_value": value,
+            "position": position,
+            "drawdown": f[DD],
+            "realized_pnl": realized,
+            "unrealized_pnl": value - self._start - realized,
+            "broker_message": message,
+        }
+        if reason:
+            info["done_reason"] = REASONS[reason]
+            info["bars_stepped"] = bars
+        return self.observe(t), f[REWARD], terminated, truncated, info
+
+    def observe(self, t: int) -> dict[str, np.ndarray]:
+        """The lane's observation at bar ``t`` (fresh arrays)."""
+        core = self.core
+        if not self._inline_obs:
+            return core.observe_lane(0)
+        if core.raw is not self._raw_src:  # the bar buffers grew: new views
+            self._raw_src, self._raw = core.raw, core.raw[0]
+        k0, k1, k2 = self._obs_keys
+        t1 = t + 1
+        return {
+            k0: self._raw[t1 - self._T : t1].copy(),
+            k1: self._internal.astype(self._internal_dtype),
+            k2: self._meta.copy(),
+        }
+
+    def _action(self) -> dict:
+        act = self._last.tolist()
+        if self._portfolio:
+            return dict(zip(self._keys, act))
+        if len(act) == 1:
+            return {self._keys[0]: int(act[0])}
+        return {k: int(a) for k, a in zip(self._keys, act)}
+
+    def _time(self, t: int) -> str:
+        iso = self.core.iso_times[0]
+        if iso is not self._iso:  # a new episode
+            self._iso = iso
+            self._times = [None] * (int(self.core.last[0]) + 1)
+        s = self._times[t]
+        if s is None:
+            s = self._times[t] = iso[t]
+        return s
