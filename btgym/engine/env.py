@@ -260,7 +260,8 @@ class EngineEnv(_EngineBase, EngineEnvSurface, gym.Env):
         self._needs_reset = True
         self._codes = np.zeros((1, len(self.asset_names)), np.int64)
         self._lane = LaneStep(self.core, self.action_keys)
-        self._fast = self._lane.fast  # one-asset discrete codes: the compiled lane path
+        #: one-asset discrete codes on the compiled lane path (None: not this env)
+        self._stepper = self._lane.code_stepper()
 
     def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -278,16 +279,18 @@ class EngineEnv(_EngineBase, EngineEnvSurface, gym.Env):
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         """Act at the decision bar; orders fill at the next bar's open."""
-        if self._closed or self._needs_reset:
-            self._check_open()
-            raise ResetNeededError("call reset() before step() (and after an episode ends)")
+        stepper = self._stepper
         if (
-            self._fast
+            stepper is not None
             and (type(action) is int or isinstance(action, np.integer))
             and 0 <= action <= 3
+            and not (self._closed or self._needs_reset)
         ):
-            out = self._lane.step_code(action)  # already in range: no space normalisation
+            out = stepper(action)  # already in range: no space normalisation
         else:
+            if self._closed or self._needs_reset:
+                self._check_open()
+                raise ResetNeededError("call reset() before step() (and after an episode ends)")
             core = self.core
             if self.kind == "discrete":
                 codes = self._codes

@@ -6,13 +6,14 @@ terminated, truncated, info)``, from prepared views of the packed buffers
 per value, the broker message from a shared cache, ISO times from a per-episode
 list, observations as fresh copies. With the compiled backend, a one-asset discrete
 env whose hooks are the defaults also skips the engine's Python step
-(:meth:`LaneStep.step_code`). The values are exactly those of
+(:meth:`LaneStep.code_stepper`). The values are exactly those of
 :func:`btgym.engine.info.lane_step` and
 :meth:`~btgym.engine.observe.LaneObservations.observe_lane` (the tests compare them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ class LaneStep:
         self._keys = tuple(action_keys)
         self._start = core.start_cash
         self._portfolio = core.portfolio
-        #: codes stepped without the engine's Python step (see :meth:`step_code`)
+        #: codes stepped without the engine's Python step (see :meth:`code_stepper`)
         self.fast = (
             core.backend == "numba"
             and not core.portfolio
@@ -71,16 +72,74 @@ class LaneStep:
         self._iso: Any = None
         self._times: list[str | None] = []
 
-    def step_code(self, code: int) -> tuple[dict, float, bool, bool, dict]:
-        """Step a one-asset discrete action ``code`` (0..3) on the compiled kernel."""
+    def code_stepper(self) -> Callable[[int], tuple] | None:
+        """A function stepping a one-asset discrete action ``code`` (0..3) on the
+        compiled kernel and returning what :meth:`result` would: one closure, its state
+        in cells rather than attributes (the single env's per-step path). None where
+        :attr:`fast` is false."""
+        if not self.fast:
+            return None
         core = self.core
-        self._acts[0, 0] = code
-        args, entry = core._args, core._entry
-        if args is None or entry is None:
-            core.kernel_step(None)
-        else:
-            entry(*args)
-        return self.result({self._keys[0]: int(code)})
+        head, ints, flags, acts = self._head, self._ints, self._flags, self._acts
+        name0, key0, start = self._names[0], self._keys[0], self._start
+        fo, so = self._fills0, self._size0
+        inline, T = self._inline_obs, self._T
+        k0, k1, k2 = self._obs_keys if inline else (None, None, None)
+        internal, meta, idtype = self._internal, self._meta, self._internal_dtype
+        observe_lane, kernel_step, iso_times = core.observe_lane, core.kernel_step, core.iso_times
+        raw_state: list[Any] = [None, None]  # the bar buffer, lane 0's view of it
+        time_state: list[Any] = [None, []]  # the episode's IsoTimes, its strings so far
+
+        def step(code: int) -> tuple[dict, float, bool, bool, dict]:
+            acts[0, 0] = code
+            args, entry = core._args, core._entry
+            if args is None or entry is None:
+                kernel_step(None)
+            else:
+                entry(*args)
+            f = head.tolist()
+            t, _, n_step, reason, bars = ints.tolist()
+            terminated, truncated = flags.tolist()
+            value, realized = f[VALUE], f[REALIZED]
+            status = f[fo]
+            iso = iso_times[0]
+            if iso is not time_state[0]:  # a new episode
+                time_state[0], time_state[1] = iso, [None] * (int(core.last[0]) + 1)
+            times = time_state[1]
+            stamp = times[t]
+            if stamp is None:
+                stamp = times[t] = iso[t]
+            info = {
+                "step": n_step,
+                "time": stamp,
+                "action": {key0: int(code)},
+                "broker_cash": f[CASH],
+                "broker_value": value,
+                "position": {name0: f[so]},
+                "drawdown": f[DD],
+                "realized_pnl": realized,
+                "unrealized_pnl": value - start - realized,
+                "broker_message": (
+                    asset_message(name0, status, f[fo + 1], f[fo + 2], f[fo + 3], f[fo + 4])
+                    if status
+                    else ""
+                ),
+            }
+            if reason:
+                info["done_reason"] = REASONS[reason]
+                info["bars_stepped"] = bars
+            if inline:
+                raw = raw_state[1]
+                if core.raw is not raw_state[0]:  # the bar buffers grew: new views
+                    raw_state[0], raw_state[1] = core.raw, core.raw[0]
+                    raw = raw_state[1]
+                t1 = t + 1
+                obs = {k0: raw[t1 - T : t1].copy(), k1: internal.astype(idtype), k2: meta.copy()}
+            else:
+                obs = observe_lane(0)
+            return obs, f[REWARD], terminated, truncated, info
+
+        return step
 
     def result(self, action: dict | None = None) -> tuple[dict, float, bool, bool, dict]:
         """``(obs, reward, terminated, truncated, info)`` of the lane after a step
