@@ -14,6 +14,16 @@ median ratio is the verdict), then one PPO phase:
   reports after a warm-up.
 - **ppo**: PPO with 2 envs (async vector env), same measure (no yardstick).
 
+Then the **vector rows** (issue 14; skip with ``--no-vec``): the same measure for
+separate envs vs btgym's native vector env (``BTgymVectorEnv``, what
+``btgym.make_vec`` gives: process-mode servers stepped concurrently from the trainer,
+no worker process per env, no pickling):
+
+- ``ppo/async x2`` (gymnasium ``AsyncVectorEnv``, the trainer's default before) vs
+  ``ppo/native x2`` and ``ppo/native x4``;
+- ``a3c 2w x1`` (2 workers, one env each: the ``a3c`` phases) vs ``a3c 1w x2``
+  (one worker stepping a 2-lane vector env) and ``a3c 2w x2``.
+
 Each phase also reports steps per CPU second of the whole process tree, a second
 view that is less sensitive to other tenants of the machine.
 
@@ -130,8 +140,11 @@ def raw_rate(kw: dict, seconds: float, n: int = 2) -> dict:
     return {"steps_per_sec": sum(s / t for s, t in results), "steps_per_cpu_sec": steps / cpu}
 
 
-def train_rate(algo: str, kw: dict, seconds: float, warmup_steps: int = 1000, **extra) -> dict:
-    """Steady-state env steps/s of a training run stopped after ``seconds`` of steady state."""
+def train_rate(
+    algo: str, kw: dict, seconds: float, warmup_steps: int = 1000, n: int = 2, **extra
+) -> dict:
+    """Steady-state env steps/s of a training run (``n`` workers / envs) stopped after
+    ``seconds`` of steady state."""
     from btgym.algorithms import get_algo
 
     marks: list[tuple[float, int, dict]] = []
@@ -146,7 +159,7 @@ def train_rate(algo: str, kw: dict, seconds: float, warmup_steps: int = 1000, **
 
     with tempfile.TemporaryDirectory() as logdir:
         trainer = get_algo(algo)(
-            env_kwargs=kw, logdir=logdir, total_steps=10**8, seed=0, **{n_key: 2}, **extra
+            env_kwargs=kw, logdir=logdir, total_steps=10**8, seed=0, **{n_key: n}, **extra
         )
         with trainer:
             result = trainer.train(callback=callback)
@@ -159,12 +172,23 @@ def train_rate(algo: str, kw: dict, seconds: float, warmup_steps: int = 1000, **
     }
 
 
+def vector_rows(kw: dict, seconds: float) -> dict[str, dict]:
+    """PPO and A3C on btgym's native vector env (see the module doc)."""
+    return {
+        "ppo/native x2": train_rate("ppo", kw, seconds, n=2, vec_env="native"),
+        "ppo/native x4": train_rate("ppo", kw, seconds, n=4, vec_env="native"),
+        "a3c 1w x2": train_rate("a3c", kw, seconds, n=1, envs_per_worker=2),
+        "a3c 2w x2": train_rate("a3c", kw, seconds, n=2, envs_per_worker=2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--server", choices=["process", "inprocess"], default="process")
     parser.add_argument("--rounds", type=int, default=2, help="A3C phases (raw between)")
     parser.add_argument("--no-ppo", action="store_true")
+    parser.add_argument("--no-vec", action="store_true", help="skip the vector-env rows")
     parser.add_argument("--a3c", action="append", metavar="KEY=VALUE", help="A3C keyword")
     parser.add_argument("--ppo", action="append", metavar="KEY=VALUE", help="PPO keyword")
     parser.add_argument(
@@ -191,7 +215,12 @@ def main() -> None:
                 for k in ("steps_per_sec", "steps_per_cpu_sec")
             }
         )
-    ppo = train_rate("ppo", kw, args.seconds, **ppo_kw) if not args.no_ppo else None
+    ppo = (
+        train_rate("ppo", kw, args.seconds, **{"vec_env": "async", **ppo_kw})
+        if not args.no_ppo
+        else None
+    )
+    vec = {} if args.no_vec or args.server != "process" else vector_rows(kw, args.seconds)
     raw = {k: float(np.mean([r[k] for r in raws])) for k in ("steps_per_sec", "steps_per_cpu_sec")}
     ratio = {
         k: float(np.median([r[k] for r in ratios])) for k in ("steps_per_sec", "steps_per_cpu_sec")
@@ -214,6 +243,13 @@ def main() -> None:
             f"{ppo['steps_per_sec'] / raw['steps_per_sec']:>14.0%} "
             f"{ppo['steps_per_cpu_sec'] / raw['steps_per_cpu_sec']:>13.0%}"
         )
+    if vec:
+        print(f"\nvector rows (btgym's native vector env), load avg {os.getloadavg()[0]:.1f}")
+        print("{:<16} {:>9} {:>12}".format("phase", "steps/s", "steps/cpu-s"))
+        rows = {"a3c 2w x1": a3cs[0], "ppo/async x2": ppo, **vec}
+        for name, r in rows.items():
+            if r is not None:
+                print(f"{name:<16} {r['steps_per_sec']:>9.0f} {r['steps_per_cpu_sec']:>12.0f}")
     verdict = ratio["steps_per_sec"] >= 0.70
     mark = "PASS" if verdict else "FAIL"
     print(
@@ -234,6 +270,8 @@ def main() -> None:
                 "raw": raws,
                 "a3c": a3cs,
                 "ppo": ppo,
+                "vector_rows": vec,
+                "load_avg_at_end": os.getloadavg(),
                 "a3c_vs_adjacent_raw": ratios,
                 "median_ratio": ratio,
                 "yardstick_a3c_ge_70pct": verdict,

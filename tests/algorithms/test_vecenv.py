@@ -13,10 +13,12 @@ import functools
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from btgym.algorithms import A3C, PPO
+from btgym.algorithms import A3C, PPO, Tags
 from btgym.algorithms.common.buffers import RolloutBuffer
 from btgym.algorithms.common.checkpoint import load_checkpoint
+from btgym.algorithms.common.logger import worker_tag
 from btgym.algorithms.common.vecenv import VecEpisodeMonitor
 from btgym.algorithms.evaluation import evaluate, load_policy
 from btgym.algorithms.ppo.ppo import _PPORun
@@ -157,7 +159,8 @@ def test_ppo_takes_a_vector_env_factory(tmp_path):
 @pytest.mark.slow
 def test_ppo_on_make_vec_servers(tmp_path, no_children_left):
     """The backtrader engine: BTgymVectorEnv over process-mode servers sharing the
-    trainer's data server; same episode accounting as the vector engine."""
+    trainer's data server; same episode accounting and tags as separate envs, lane 0's
+    episode images."""
     with PPO(
         env_kwargs=sine_env_kwargs(),
         logdir=tmp_path,
@@ -166,10 +169,22 @@ def test_ppo_on_make_vec_servers(tmp_path, no_children_left):
         n_epochs=1,
         total_steps=256,
         seed=0,
+        image_every=2,
     ) as algo:
         assert algo.native
         result = algo.train()
     assert result.steps == 256 and result.episodes == 2 * 4
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    for tag in (Tags.EPISODE_RETURN, Tags.EPISODE_LENGTH, Tags.EPISODE_BROKER_VALUE):
+        assert tag in scalars, tag
+    for lane in (0, 1):
+        returns = acc.Scalars(worker_tag(lane, Tags.EPISODE_RETURN))
+        assert len(returns) == 4
+    lengths = [e.value for e in acc.Scalars(Tags.EPISODE_LENGTH)]
+    assert lengths == [DECISIONS] * 8
+    assert len(acc.Images(Tags.EPISODE_IMAGE)) == 2  # lane 0's 2nd and 4th episodes
     assert cli_main(["eval", "--checkpoint", str(tmp_path), "--episodes", "1"]) == 0
 
 
