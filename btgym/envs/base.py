@@ -87,6 +87,7 @@ class BTgymEnv(gym.Env):
         _refuse_while_bootstrapping()
         self.render_mode = render_mode
         self._window: Any = None
+        self._obs_ready = False  # step() hands the handle's observation out as is
         self.state = EpisodeState(type(self).__name__)  # replaced by the handle's below
         self.spec_kwargs = dict(kwargs)
         self._setup = wiring.EnvSetup.build(kwargs, portfolio=self.base_actions is None)
@@ -141,7 +142,8 @@ class BTgymEnv(gym.Env):
         except CommError:
             self._setup.check_data_server()  # name the real cause if it is ours
             raise
-        return self._fresh(obs), dict(info)
+        obs = self._fresh(obs)
+        return obs, dict(info)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict]:
         """Act on the current bar; the market order fills at the next bar's open.
@@ -152,7 +154,9 @@ class BTgymEnv(gym.Env):
                 goes on).
         """
         obs, reward, terminated, truncated, info = self._handle.step(action)
-        return self._fresh(obs), float(reward), bool(terminated), bool(truncated), dict(info)
+        if not self._obs_ready:
+            obs = self._fresh(obs)
+        return obs, float(reward), bool(terminated), bool(truncated), dict(info)
 
     def render(self) -> np.ndarray | None:
         """``rgb_array``: the recent price window with the position, as H×W×3 uint8.
@@ -212,9 +216,15 @@ class BTgymEnv(gym.Env):
 
     def _fresh(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Observations in space order and dtype. Both handles already hand out new,
-        writable arrays each step (no copy here unless a dtype differs)."""
+        writable arrays each step (no copy here unless a dtype differs). When the
+        reset's observation already had the space's keys in order and its dtypes,
+        ``step()`` skips this (the handles keep one layout per episode)."""
         out = {}
+        ready = True
         for key, space in self.observation_space.spaces.items():
             arr = obs[key]
-            out[key] = arr if arr.dtype == space.dtype else arr.astype(space.dtype)
+            if arr.dtype != space.dtype:
+                arr, ready = arr.astype(space.dtype), False
+            out[key] = arr
+        self._obs_ready = ready and list(obs) == list(out)
         return out

@@ -51,7 +51,8 @@ class InProcessHandle(HandleBase):
             source, self.strategy_config, self.broker_config, strategy_class, render
         )
         self._loop.state = self.state  # one state object for the loop and its handle
-        self._advance = self._loop.advance
+        # step() checked the phase (the loop's own state): run the loop directly
+        self._advance = self._loop._switch
 
     def reset(
         self,

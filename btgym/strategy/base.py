@@ -150,6 +150,7 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         self._default_info = cls.get_info is BTgymBaseStrategy.get_info
         self._lazy_info = self._default_info and bool(getattr(self.p.channel, "lazy_info", False))
         self._check_done = cls.get_done is not BTgymBaseStrategy.get_done
+        self._default_reward = cls.get_reward is BTgymBaseStrategy.get_reward
         self._build_info = self.info_layout.build
         self._rec_ints, self._rec_floats = self.records.ints, self.records.floats
         self._data0 = self.asset_datas[0] if len(self.asset_datas) == 1 else None
@@ -221,7 +222,12 @@ class BTgymBaseStrategy(StateMixin, OrderBookkeeping, bt.Strategy):
         self.position_sizes = sizes
         step = self.step_count = self.step_count + 1
         value = self.value
-        reward = float(self.get_reward()) if step else 0.0
+        if not step:
+            reward = 0.0
+        elif self._default_reward:  # get_reward() inlined
+            reward = (value - self.prev_value) / self.start_cash * self._reward_scale
+        else:
+            reward = float(self.get_reward())
         obs = self._observe()
         if not reason and self._check_done and self.get_done():
             reason = "get_done"

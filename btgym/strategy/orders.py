@@ -27,12 +27,14 @@ class OrderBookkeeping:
         self.broker_messages: list[str] = []
         self._order_kind: dict[int, int] = {}
         self._data_index = {id(d): i for i, d in enumerate(self.asset_datas)}
+        self._weights_actions = bool(self.config.portfolio_actions)
+        self._all_hold = (0,) * len(self.asset_datas)
 
     def execute_action(self, action: Any) -> None:
         """Place the orders of a canonical action (codes tuple or weights array)."""
-        if self.config.portfolio_actions:
+        if self._weights_actions:
             self._rebalance(action)
-        else:
+        elif action != self._all_hold:  # all hold: no order to place
             self._discrete_orders(action)
         self.last_action = action
 

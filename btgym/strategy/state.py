@@ -76,6 +76,15 @@ class StateMixin:
         self._obs_plan = plan
         self._encoder_keys = set(encoded)
         self._custom_state = custom
+        # the default raw leaf alone, already clipped (or unbounded): one slice copy
+        self._raw_only = (
+            not custom
+            and not encoded
+            and len(plan) == 1
+            and plan[0][0] == "raw"
+            and plan[0][4:] == (None, None)
+            and self._default_raw()
+        )
         self._meta_vec = metadata_vector(getattr(self.episode, "metadata", None))
 
     def _default_raw(self) -> bool:
@@ -119,6 +128,9 @@ class StateMixin:
         self._ohlc = np.ascontiguousarray(np.concatenate(cols, axis=1), dtype=raw.dtype)
 
     def _observe(self) -> dict[str, np.ndarray]:
+        if self._raw_only and not self._clip_check:  # a view of the right dtype and shape
+            t = self.bar_index
+            return {"raw": self._ohlc[t - self._raw_len + 1 : t + 1].copy()}
         state = self.get_state() if self._custom_state else None
         obs = {}
         for key, getter, dtype, shape, low, high in self._obs_plan:
