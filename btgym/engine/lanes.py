@@ -111,13 +111,18 @@ class LaneLoader:
         self.offsets = [0] * n
         self._warned: set[str] = set()
         self._const_checked: set[str] = set()
+        #: called with ``(lane, episode)`` when a lane starts loading an episode
+        self.listener: Any = None
 
     def load(self, core: Any, lane: int, episode: Any) -> None:
         """Put ``episode`` into ``lane`` (encoders bound, warm-up aligned, notes warned)."""
+        if self.listener is not None:
+            self.listener(lane, episode)
+        self.episodes[lane], self.offsets[lane] = episode, 0  # even if binding fails
         offset, run = 0, episode
         if self.encoders is not None:
             offset, run = self._bind_encoders(lane, episode)
-        self.episodes[lane], self.offsets[lane] = episode, offset
+        self.offsets[lane] = offset
         notes = self._data_notes(episode, offset)
         core.load(lane, run)
         notes += self._first_obs_notes(core, lane)

@@ -54,17 +54,23 @@ class EpisodeRecorder:
         self._stamps: list[int] = []
         self._t_start = 0.0
         self._t_end: float | None = None
+        lanes.listener = self._begin
 
     # ------------------------------------------------------------------ recording
 
+    def _begin(self, lane: int, episode: Any) -> None:
+        """A lane starts loading ``episode`` (as the backtrader loop, a reset that
+        fails from here on leaves a counted episode without records)."""
+        if lane == self.lane:
+            self.episode, self.book, self.active = episode, None, False
+            self.episode_count += 1
+
     def start(self, obs: dict[str, np.ndarray]) -> None:
-        """A new episode was loaded and observed (row 0)."""
+        """The new episode is loaded and observed (row 0)."""
         core, lane = self.core, self.lane
-        self.episode = self.lanes.episodes[lane]
         off = self.lanes.offsets[lane]  # the lane's bar t is the episode's bar t + off
         self._stamps = self.episode.bars.index[off:].tolist()  # python ints: cheap reads
         self.book = RecordBook(0, core.asset_names, self.action_keys, not core.portfolio)
-        self.episode_count += 1
         self.total_reward = 0.0
         self._t_start, self._t_end = time.perf_counter(), None
         self.active = True

@@ -159,3 +159,31 @@ def test_model_encoder_observations_equal_the_backtrader_engines(eurusd, bars, t
     finally:
         eng.close()
         ref.close()
+
+
+def test_a_failed_reset_leaves_the_same_stats_and_records(eurusd, bars):
+    from btgym.models.encoders import FeatureEncoder
+
+    ds = featureset().split(
+        bars,
+        train=("2017-01-02", "2017-01-31"),
+        val=("2017-01-31", "2017-01-31 12:00"),
+        test=("2017-01-31 12:00", "2017-02-01"),
+        task="classification",
+    )
+    leaky = FeatureEncoder.from_dataset(ds, window=2, key="feat")
+    args = kw(eurusd, leaky, 30, test_period={"days": 5, "hours": 0, "minutes": 0})
+    eng = EngineEnv(records=True, **args)
+    ref = BTgymEnv(server="inprocess", **args)
+    try:
+        for env in (eng, ref):
+            env.reset(seed=0)
+            env.step(1)
+            with pytest.raises(EncoderLeakageError):
+                env.reset(seed=2, options={"episode_config": {"sample_type": 1}})
+        assert eng.get_stat() == ref.get_stat() == {"episode": 2, "active": False}
+        assert eng.episode_records() == ref.episode_records() == {}
+        np.testing.assert_array_equal(eng.episode_data().index, ref.episode_data().index)
+    finally:
+        eng.close()
+        ref.close()
