@@ -48,7 +48,10 @@ def render_config(kwargs: Mapping[str, Any]) -> Any:
 
 
 def refuse_render_mode(kwargs: Mapping[str, Any]) -> None:
-    """``VectorBTgymEnv(render_mode=...)``: refused (no per-lane renderer)."""
+    """``VectorBTgymEnv(render_mode=...)``: refused (no per-lane renderer); its other
+    ``render_*`` keywords are checked as on the backtrader engine (an unknown one
+    raises), and have no effect."""
+    render_config(kwargs)
     mode = kwargs.get("render_mode")
     if mode is not None:
         raise ConfigError(

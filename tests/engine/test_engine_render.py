@@ -150,6 +150,8 @@ def test_render_keywords_refusals_and_errors(eurusd):
         EngineEnv(filename=eurusd, render_dpii=40)
     with pytest.raises(RenderError, match="render_mode 'ansi'"):
         EngineEnv(filename=eurusd, render_mode="ansi")
+    with pytest.raises(UnknownKeywordError, match="render_dpii"):
+        VectorBTgymEnv(num_envs=2, filename=eurusd, render_dpii=40)
     with pytest.raises(ConfigError, match="VectorBTgymEnv does not render"):
         VectorBTgymEnv(num_envs=2, filename=eurusd, render_mode="rgb_array")
     env = EngineEnv(filename=eurusd, render_ylabel="price", render_dpi=40)  # obsolete: ignored
