@@ -62,7 +62,11 @@ def decode_codes(
         arr = _int_array(action, assets)
         if arr is not None and arr.shape == out.shape:
             np.copyto(out, arr, casting="unsafe")
-            if not out.size or out.view(np.uint64).max() <= 3:  # negatives wrap: > 3
+            if out.size <= 16:  # a few codes: checked as Python ints (cheaper)
+                vals = out.ravel().tolist()
+                if not vals or (min(vals) >= 0 and max(vals) <= 3):
+                    return out
+            elif out.view(np.uint64).max() <= 3:  # negatives wrap: > 3
                 return out
         out[:] = decode_codes(action, assets, n)
         return out

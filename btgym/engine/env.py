@@ -72,7 +72,8 @@ class _EngineBase:
             hooks=self.setup.hooks,
             backend=backend,
         )
-        self._code_buf = np.zeros((n, len(self.asset_names)), np.int64)
+        # discrete codes decode straight into the kernel's action buffer (no copy)
+        self._code_buf = self.core.action_buffer()
         self._samplers = [EpisodeSampler(self.setup.domain) for _ in range(n)]
         self._lane_rngs: list[np.random.Generator | None] = [None] * n
         self._options: tuple[dict, dict] = ({}, {})
@@ -156,6 +157,7 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         self.render_mode = None
         self._needs_reset = True
         self._autoreset = np.zeros(self.num_envs, bool)
+        self._n_redo = 0  # lanes in _autoreset (a count: cheaper than .any())
 
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: Mapping[str, Any] | None = None
@@ -177,6 +179,7 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
             self._reset_lane(lane, s, owner=lane == 0)
         self._needs_reset = False
         self._autoreset[:] = False
+        self._n_redo = 0
         return self.core.observe(), batch_info(self.core, None, self.action_keys, self.messages)
 
     def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -187,7 +190,7 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         core = self.core
         decoded = self._decode(actions, self.num_envs)
         redo = self._autoreset
-        if redo.any():
+        if self._n_redo:
             for lane in np.flatnonzero(redo):
                 self._reset_lane(int(lane), None, owner=False)
             core.step(decoded, active=~redo)
@@ -200,7 +203,8 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         done = terminated | truncated
         info = batch_info(core, None, self.action_keys, self.messages)
         obs = core.observe()
-        if self._same_step and done.any():
+        n_done = np.count_nonzero(done)
+        if self._same_step and n_done:
             final_obs = np.empty(self.num_envs, dtype=object)
             for lane in np.flatnonzero(done):
                 final_obs[lane] = {k: v[lane] for k, v in obs.items()}
@@ -215,7 +219,7 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
                 final_obs=final_obs, _final_obs=done, final_info=final_info, _final_info=done
             )
         else:
-            self._autoreset = done
+            self._autoreset, self._n_redo = done, n_done
         return obs, reward, terminated, truncated, info
 
     def close(self, **kwargs: Any) -> None:

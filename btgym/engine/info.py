@@ -120,6 +120,8 @@ def batch_info(
     ``position`` / ``action`` as ``{name: array}``); ``done_reason`` (object array)
     with its ``_done_reason`` mask where some lane ended; ``broker_message`` only when
     ``messages``."""
+    if core.n == 1 and lanes is None:
+        return _one_lane_info(core, action_keys, messages)
     br = core.broker
     f = core.F.T.copy()  # one copy; each row below is a contiguous view of it
     ints = core.I.T.copy()
@@ -142,7 +144,7 @@ def batch_info(
             [broker_message(core, i) if core.step_count[i] else "" for i in range(core.n)],
             dtype=object,
         )
-    if core.reason.any():
+    if np.count_nonzero(core.reason):
         mask = core.reason > 0
         reasons = np.full(core.n, "", dtype=object)
         for i in np.flatnonzero(mask):
@@ -153,6 +155,41 @@ def batch_info(
         info["_bars_stepped"] = mask
     if lanes is not None:
         info = _select(info, lanes)
+    return info
+
+
+def _one_lane_info(
+    core: BatchEpisodes, action_keys: tuple[str, ...], messages: bool
+) -> dict[str, Any]:
+    """:func:`batch_info` of a one-lane engine from its rows read once as Python values
+    (the same keys, dtypes, shapes and values; fewer numpy calls)."""
+    f = core.F[0].tolist()
+    t, _, step, reason, bars = core.I[0].tolist()
+    value, realized = f[VALUE], f[REALIZED]
+    dtype = np.float64 if core.portfolio else np.int64
+    info: dict[str, Any] = {
+        "step": np.array([step], np.int64),
+        "time": np.array([core.stamps[0, t]], np.int64).view("datetime64[ns]"),
+        "action": {
+            k: np.array([a], dtype) for k, a in zip(action_keys, core.last_action[0].tolist())
+        },
+        "broker_cash": np.array([f[CASH]]),
+        "broker_value": np.array([value]),
+        "position": {
+            k: np.array([s]) for k, s in zip(core.asset_names, core.broker.size[0].tolist())
+        },
+        "drawdown": np.array([f[DD]]),
+        "realized_pnl": np.array([realized]),
+        "unrealized_pnl": np.array([value - core.start_cash - realized]),
+    }
+    if messages:
+        info["broker_message"] = np.array([broker_message(core, 0) if step else ""], object)
+    if reason:
+        mask = np.array([reason > 0])
+        info["done_reason"] = np.array([REASONS[reason]], object)
+        info["_done_reason"] = mask
+        info["bars_stepped"] = np.array([bars], np.int64)
+        info["_bars_stepped"] = mask
     return info
 
 

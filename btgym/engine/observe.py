@@ -70,12 +70,39 @@ class LaneObservations:
             plan.append((key, mode, dtype))
         return plan
 
+    def _observe_all(self) -> dict[str, np.ndarray]:
+        """:meth:`observe` of every lane, the default leaves read straight from the
+        buffers as :meth:`observe_lane` reads them (raw windows and metadata were
+        clipped at load, the internal state by the kernel: the clip is a no-op)."""
+        plan = self._lane_plan
+        if plan is None:
+            plan = self._lane_plan = self._make_lane_plan()
+        obs: dict[str, np.ndarray] = {}
+        other = None
+        for key, mode, dtype in plan:
+            if mode == 0:
+                T = self.time_dim
+                out = np.empty((self.n, T, self.raw.shape[2]), self.raw.dtype)
+                kern.gather_windows(self.raw, np.ascontiguousarray(self.t), T, out)
+                obs[key] = out
+            elif mode == 1:
+                obs[key] = self.internal.astype(dtype)
+            elif mode == 2:
+                obs[key] = self._meta_obs.copy()
+            else:
+                if other is None:
+                    other = self.observe(self._lanes)
+                obs[key] = other[key]
+        return obs
+
     def _view(self, lanes: np.ndarray | None = None) -> LaneView:
         return LaneView(self, self._lanes if lanes is None else lanes)
 
     def observe(self, lanes: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Observations of ``lanes`` (default all) at their current bar: fresh arrays
         ``{key: (m, *shape)}`` of the leaves' dtypes, clipped to finite bounds."""
+        if lanes is None and self.backend == "numba":
+            return self._observe_all()
         view = self._view(lanes)
         obs = {}
         for key, fn, dtype, shape, low, high in self._plan:
