@@ -143,3 +143,38 @@ def test_packed_views_share_the_tables():
     assert pk.fills.shape == (3, 2, 5) and pk.last_action.shape == (3, 3)
     assert np.shares_memory(pk.I, pk.ints) and np.shares_memory(pk.oorder, pk.ints)
     assert pk.active.all() and not pk.terminated.any()
+
+
+def assert_same_tree(a, b, where: str) -> None:
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and list(a) == list(b), where
+        for key in b:
+            assert_same_tree(a[key], b[key], f"{where}.{key}")
+        return
+    assert a.dtype == b.dtype and a.shape == b.shape, (where, a.dtype, b.dtype)
+    if a.dtype == object:
+        assert a.tolist() == b.tolist(), where
+    else:
+        assert a.tobytes() == b.tobytes(), where
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_vector_fast_readers_equal_the_generic_ones(eurusd, n):
+    """observe() of every lane and the one-lane batched info (the N=1 path) against
+    the per-lane-index readers (the generic path)."""
+    from btgym.engine import VectorBTgymEnv
+    from btgym.engine.info import batch_info
+
+    env = VectorBTgymEnv(num_envs=n, messages=True, **kw(eurusd, drawdown_call=1, target_call=1))
+    env.reset(seed=0)
+    core, lanes = env.core, np.arange(n)
+    rng = np.random.default_rng(2)
+    ended = 0
+    for i in range(300):
+        out = env.step({"default_asset": rng.integers(0, 4, n)})
+        ended += int(out[2].sum() + out[3].sum())
+        assert_same_tree(core.observe(), core.observe(lanes), f"obs {i}")
+        fast = batch_info(core, None, env.action_keys, True)
+        assert_same_tree(fast, batch_info(core, lanes, env.action_keys, True), f"info {i}")
+        assert_same_tree(out[4], fast, f"step info {i}")
+    assert ended  # done_reason / bars_stepped were compared too
