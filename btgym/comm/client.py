@@ -147,18 +147,32 @@ class ReqClient:
         if self.token is not None:
             sock.send(self.token, _SNDMORE)
         sock.send(head)
-        deadline = time.monotonic() + self.timeout
+        return self.receive_one(kind, time.monotonic() + self.timeout, self.timeout, single)
+
+    def receive_one(self, kind: str, deadline: float, limit: float, single: bytes) -> list:
+        """The reply frames to :meth:`send`, waited for until ``deadline``
+        (``time.monotonic()``; ``limit`` is the timeout named in the error). A reply
+        whose first frame starts with ``single`` is one frame: taken without asking
+        the socket for more parts (a ``getsockopt`` per reply).
+
+        Raises:
+            ServerDiedError / ServerTimeoutError: see :meth:`check_peer`.
+        """
+        sock = self._sock
+        if sock is None:
+            raise CommError(f"client of {self.name} is closed")
+        copy = self.copy_replies
         while True:
             try:
-                first = sock.recv(copy=self.copy_replies)
+                first = sock.recv(copy=copy)
                 break
             except zmq.Again:  # a slice passed without a reply: check on the server
-                self.check_peer(kind, deadline, self.timeout)
+                self.check_peer(kind, deadline, limit)
         received = [first]
-        if first.startswith(single) if self.copy_replies else first.bytes.startswith(single):
+        if first.startswith(single) if copy else first.bytes.startswith(single):
             return received
         while sock.getsockopt(_RCVMORE):
-            received.append(sock.recv(copy=self.copy_replies))
+            received.append(sock.recv(copy=copy))
         return received
 
     def _exchange(self, frames: list, kind: str, timeout: float | None, raw: bool = False) -> Any:

@@ -134,15 +134,8 @@ class VecIO:
         deadline = time.monotonic() + timeout
         rows = self._rows
         for i in pending:
-            handle = handles[i]
-            sock = handle.client.socket
             try:
-                while True:
-                    try:
-                        frames = sock.recv_multipart(copy=True)
-                        break
-                    except zmq.Again:
-                        handle.waiting(deadline)
+                frames = handles[i].collect_step(deadline)
                 if not self._fast_read(i, frames):
                     self._slow_read(i, frames)
             except Exception as exc:

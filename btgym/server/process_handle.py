@@ -327,6 +327,16 @@ class ProcessHandle(HandleBase):
         except Exception as exc:
             raise self.step_error(exc) from None
 
+    def collect_step(self, deadline: float) -> list:
+        """Wait for the reply of :meth:`send_frames` (until ``deadline``,
+        ``time.monotonic()``) and return its raw frames; a step frame is taken as one
+        frame (see :meth:`ReqClient.receive_one`)."""
+        client = self._state["client"]
+        try:
+            return client.receive_one(_STEP, deadline, self.server_config.timeout, FRAME_TAG)
+        except Exception as exc:
+            raise self.step_error(exc) from None
+
     def decode_step(self, received: list) -> wire.Message:
         """Decode a split step's reply frames (a server's error raised, named)."""
         try:
