@@ -1,27 +1,45 @@
 """Learning the sine on the vector engine vs the backtrader engine: score and wall time.
 
 The task and scoring of ``benchmarks/learning_sine.py`` (sine data, 512-bar episodes,
-no commission, ``shortcash=False``, mean return over test episodes vs the hand-written
-oracle). In one run, on the same seeds:
+no commission, ``shortcash=False``, mean return over 20 test episodes, greedy
+actions, vs the hand-written oracle). In one run, on the same seeds, each agent
+trains on the vector engine and on the backtrader engine with the same
+hyperparameters:
 
-- **A3C** (btgym's, ``--workers`` workers) trained for ``--steps`` env steps on the
-  backtrader engine (``server="inprocess"``) and on the vector engine
-  (``EngineEnv``, what ``BTgymEnv(engine="vector")`` gives);
-- **PPO** (btgym's) on both engines (with ``--ppo``; slower);
-- **SB3 PPO** on :class:`btgym.integrations.sb3.SB3VecEnv` (all lanes in one vector
-  engine).
+- **a3c** (btgym's): ``--workers`` workers, one env each, ``--steps`` env steps;
+  vector engine: ``EngineEnv`` per worker (``env_kwargs`` with ``engine="vector"``),
+  backtrader: in-process servers;
+- **ppo** (btgym's): ``--ppo-envs`` lanes (default 16), ``n_steps=128``,
+  ``--ppo-steps`` env steps (other settings: PPOConfig defaults: 4 epochs of 4
+  minibatches, lr 3e-4 linear to 0, GAE 0.95, clip 0.2, reward normalisation and
+  per-window observation standardisation on); vector engine: one
+  ``VectorBTgymEnv`` with all lanes; backtrader: ``BTgymVectorEnv``
+  (``btgym.make_vec``'s) over that many process-mode servers;
+- **sb3-ppo** (Stable-Baselines3 PPO, ``MultiInputPolicy``): ``--sb3-lanes`` lanes
+  (default 16), ``n_steps=128``, ``batch_size=256``, ``--sb3-steps`` env steps, other
+  settings SB3's defaults, on :class:`btgym.integrations.sb3.SB3VecEnv` wrapped in
+  SB3's ``VecNormalize(norm_obs=True, norm_reward=True)``; vector engine:
+  ``SB3VecEnv(num_envs=...)``; backtrader: ``btgym.make_vec(n, sb3=True)``.
+
+Why ``VecNormalize`` (measured, see docs/scaling.md): the ``raw`` observation is
+the price window, 1.1 +- 0.002 here, and a step's reward is a change of broker value
+over the start cash, ~1e-5. btgym's PPO standardises each window in its encoder and
+divides rewards by the running std of the return; SB3's defaults do neither. At 100k
+steps, 16 lanes (``--agents sb3-ppo --engines vector --sb3-normalize none|obs|reward|both``):
+raw 0 % of the oracle (it learns to hold), observations normalised only -33 %,
+rewards normalised only -1 %, both 100 %.
 
 Reports each agent's test return as a fraction of the oracle's and its training wall
-time; the vector engine's wall time over the backtrader engine's for the same agent.
-Writes ``benchmarks/results/engine_learning.json``.
+time (env construction included); the vector engine's wall time over the backtrader
+engine's for the same agent. Writes ``benchmarks/results/engine_learning.json``.
 
-Usage: ``python benchmarks/engine_learning.py [--steps 100000] [--ppo] [--sb3-steps 200000]``.
+Usage: ``python benchmarks/engine_learning.py [--agents a3c ppo sb3-ppo] [--steps 100000]
+[--ppo-steps 200000] [--sb3-steps 100000]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -38,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from learning_sine import EPISODE, env_kwargs, oracle_action
 
 RESULTS = Path(__file__).resolve().parent / "results"
+AGENTS = ("a3c", "ppo", "sb3-ppo")
 
 
 def engine_kwargs() -> dict[str, Any]:
@@ -68,25 +87,26 @@ def test_returns(policy_fn, env, episodes: int, seed: int) -> list[float]:
     return out
 
 
-def train(algo: str, engine: str, steps: int, workers: int, seed: int, root: Path) -> dict:
+def train(algo: str, engine: str, steps: int, n: int, seed: int, root: Path) -> dict:
+    """btgym's ``algo`` with ``n`` workers (A3C) or lanes (PPO) on ``engine``."""
     from btgym.algorithms import get_algo
     from btgym.algorithms.evaluation import TEST_EPISODE, evaluate, load_policy
 
     n_key = "num_workers" if algo == "a3c" else "num_envs"
     extra = {"n_steps": 128} if algo == "ppo" else {}
     if engine == "vector":
-        source = {"env_fns": functools.partial(make_engine_env, **engine_kwargs())}
-    else:
-        source = {"env_kwargs": env_kwargs("inprocess", EPISODE)}
+        kw = engine_kwargs() | {"engine": "vector"}
+    else:  # A3C: in-process backtrader per worker; PPO: make_vec's process servers
+        kw = env_kwargs("inprocess" if algo == "a3c" else "process", EPISODE)
     t0 = time.monotonic()
     with get_algo(algo)(
+        env_kwargs=kw,
         logdir=root / f"{algo}-{engine}",
         total_steps=steps,
         seed=seed,
         checkpoint_every=max(steps // 4, 1000),
-        **{n_key: workers},
+        **{n_key: n},
         **extra,
-        **source,
     ) as trainer:
         result = trainer.train()
     wall = time.monotonic() - t0
@@ -97,64 +117,101 @@ def train(algo: str, engine: str, steps: int, workers: int, seed: int, root: Pat
     finally:
         env.close()
     rets = [r.episode_return for r in scores]
-    return {"steps": result.steps, "wall_time": wall, "test_mean": float(np.mean(rets))}
+    return {n_key: n, "steps": result.steps, "wall_time": wall, "test_mean": float(np.mean(rets))}
 
 
-def train_sb3(steps: int, seed: int, lanes: int) -> dict:
+def train_sb3(engine: str, steps: int, seed: int, lanes: int, normalize: str = "both") -> dict:
+    """SB3 PPO on ``lanes`` lanes of ``engine``; ``normalize``: what ``VecNormalize``
+    normalises (``both``, ``obs``, ``reward``, ``none``)."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
 
     from btgym.integrations.sb3 import SB3VecEnv
 
-    venv = SB3VecEnv(num_envs=lanes, **engine_kwargs())
-    venv.seed(seed)
     t0 = time.monotonic()
-    model = PPO("MultiInputPolicy", venv, n_steps=128, batch_size=256, seed=seed, verbose=0)
-    model.learn(steps)
-    wall = time.monotonic() - t0
-    keys = venv.keys
-    env = make_engine_env(**engine_kwargs())
+    if engine == "vector":
+        venv = SB3VecEnv(num_envs=lanes, **engine_kwargs())
+        venv.seed(seed)
+    else:
+        import btgym
+
+        venv = btgym.make_vec(lanes, sb3=True, seed=seed, **env_kwargs("process", EPISODE))
+    env = VecNormalize(
+        venv, norm_obs=normalize in ("both", "obs"), norm_reward=normalize in ("both", "reward")
+    )
     try:
-        rets = test_returns(
-            lambda obs, _pos: int(model.predict({k: obs[k] for k in keys}, deterministic=True)[0]),
-            env,
-            20,
-            seed,
+        model = PPO(
+            "MultiInputPolicy", env, n_steps=128, batch_size=256, seed=seed, verbose=0, device="cpu"
         )
+        model.learn(steps)
     finally:
         env.close()
-    return {"steps": steps, "lanes": lanes, "wall_time": wall, "test_mean": float(np.mean(rets))}
+    wall = time.monotonic() - t0
+    env.training = False
+    keys = venv.keys
+
+    def act(obs: dict, _position: float) -> int:
+        batch = env.normalize_obs({k: obs[k][None] for k in keys})
+        return int(model.predict(batch, deterministic=True)[0][0])
+
+    test_env = make_engine_env(**engine_kwargs())
+    try:
+        rets = test_returns(act, test_env, 20, seed)
+    finally:
+        test_env.close()
+    return {
+        "lanes": lanes,
+        "steps": int(model.num_timesteps),
+        "wall_time": wall,
+        "test_mean": float(np.mean(rets)),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ppo", action="store_true", help="also btgym's PPO (slow)")
-    parser.add_argument("--no-a3c", action="store_true", help="skip A3C (e.g. SB3 only)")
-    parser.add_argument("--sb3-steps", type=int, default=200_000)
+    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
+    parser.add_argument("--engines", nargs="+", default=["vector", "backtrader"])
+    parser.add_argument("--steps", type=int, default=100_000, help="A3C env steps")
+    parser.add_argument("--workers", type=int, default=2, help="A3C workers")
+    parser.add_argument("--ppo-steps", type=int, default=200_000)
+    parser.add_argument("--ppo-envs", type=int, default=16)
+    parser.add_argument("--sb3-steps", type=int, default=100_000)
     parser.add_argument("--sb3-lanes", type=int, default=16)
+    parser.add_argument(
+        "--sb3-normalize",
+        default="both",
+        choices=["both", "obs", "reward", "none"],
+        help="what VecNormalize normalises for SB3 (the diagnostic of docs/guide)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)  # small networks: more threads only contend (2 shared cores)
     env = make_engine_env(**engine_kwargs())
     oracle = float(np.mean(test_returns(oracle_action, env, 20, args.seed)))
     env.close()
     agents: dict[str, Any] = {}
+    t_all = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        for algo in ([] if args.no_a3c else ["a3c"]) + (["ppo"] if args.ppo else []):
-            for engine in ("vector", "backtrader"):
-                r = train(algo, engine, args.steps, args.workers, args.seed, Path(tmp))
+        for agent in args.agents:
+            for engine in args.engines:
+                if agent == "sb3-ppo":
+                    r = train_sb3(
+                        engine, args.sb3_steps, args.seed, args.sb3_lanes, args.sb3_normalize
+                    )
+                elif agent == "ppo":
+                    r = train("ppo", engine, args.ppo_steps, args.ppo_envs, args.seed, Path(tmp))
+                else:
+                    r = train("a3c", engine, args.steps, args.workers, args.seed, Path(tmp))
                 r["vs_oracle"] = r["test_mean"] / oracle
-                agents[f"{algo}/{engine}"] = r
-                print(f"{algo}/{engine}: {r}", flush=True)
-    if args.sb3_steps:
-        r = train_sb3(args.sb3_steps, args.seed, args.sb3_lanes)
-        r["vs_oracle"] = r["test_mean"] / oracle
-        agents["sb3-ppo/vector"] = r
-        print(f"sb3-ppo/vector: {r}", flush=True)
+                r["load_avg_after"] = os.getloadavg()[0]
+                agents[f"{agent}/{engine}"] = r
+                print(f"{agent}/{engine}: {r}", flush=True)
     wall_ratio = {
         a: agents[f"{a}/vector"]["wall_time"] / agents[f"{a}/backtrader"]["wall_time"]
-        for a in ("a3c", "ppo")
+        for a in AGENTS
         if f"{a}/vector" in agents and f"{a}/backtrader" in agents
     }
     report = {
@@ -165,6 +222,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "load_avg_at_end": os.getloadavg(),
             "note": "shared machine: compare within this run",
         },
+        "command": "python benchmarks/engine_learning.py " + " ".join(argv or sys.argv[1:]),
+        "total_wall_time": time.monotonic() - t_all,
         "oracle_test_mean": oracle,
         "agents": agents,
         "vector_wall_time_over_backtrader": wall_ratio,

@@ -20,8 +20,10 @@ class A3CConfig(TrainConfig):
             trainer's data server, or the numpy ``VectorBTgymEnv`` with
             ``engine="vector"``; needs ``env_kwargs``) and updates once per
             ``rollout_steps`` x lanes (:mod:`~btgym.algorithms.a3c.vec_worker`).
-            Measured in benchmarks/train_throughput.py; 1 (one env per worker) is the
-            default.
+            Measured in benchmarks/train_throughput.py (2 shared cores, backtrader,
+            process servers): 2 workers x 1 env 1862 env steps per CPU second, 1 x 2
+            lanes 1589, 2 x 2 lanes 1580 (more steps/s in wall time, 2462 vs 1995, from
+            twice the envs): one env per worker (the default) does the most per CPU.
         rollout_steps: n of the n-step returns (BTGym: ``rollout_length``, 20 there); a
             rollout also ends at an episode's end. One update costs about as much CPU
             for 50 steps as for 20 (dispatch overhead of a small network), so 50 keeps

@@ -27,6 +27,7 @@ from btgym.algorithms.common.training import (
 )
 from btgym.algorithms.distributed.base import RayTrainerMixin, weights_of
 from btgym.algorithms.distributed.pool import WorkerPool
+from btgym.errors import ConfigError
 from btgym.log import get_logger
 
 log = get_logger(__name__)
@@ -62,7 +63,13 @@ class RayA3C(RayTrainerMixin, A3C):
 
         Raises:
             WorkerLostError: a worker died more than ``max_restarts`` times.
+            ConfigError: ``envs_per_worker`` > 1 (the Ray workers step one env each).
         """
+        if self.config.envs_per_worker != 1:
+            raise ConfigError(
+                f"RayA3C workers step one env each, got envs_per_worker="
+                f"{self.config.envs_per_worker} (vector-env workers run on the local backend)"
+            )
         with self._ray_run():
             return super().train(total_steps, resume=resume, callback=callback)
 
