@@ -361,6 +361,7 @@ def main() -> None:
         "vector": vector,
         "shared_data_server": shared,
         "before_lean_step": BEFORE,
+        "before_step_frame": BEFORE_STEP_FRAME,
     }
     result["ratios"] = ratios(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -387,6 +388,44 @@ BEFORE = {
         "hold": {"steps_s": 6018, "parent_us": 45, "child_us": 0},
         "random": {"steps_s": 1190, "parent_us": 224, "child_us": 0},
     },
+}
+
+
+#: the full benchmark at commit 38465aa (load 1-3), before the one-frame step reply,
+#: the server's fast step path and the lean in-process step (issue 14, item 1): CPU µs
+#: per step parent / child and the yardstick ratios of that run
+BEFORE_STEP_FRAME = {
+    "commit": "38465aa",
+    "load_average": "1-3",
+    "references_cpu_us": {
+        "floor": {"parent": 21.2, "child": 44.0},
+        "floor_trading": {"parent": 28.0, "child": 184.0},
+        "backtrader_alone": {"parent": 22.3, "child": 0.0},
+    },
+    "process": {
+        "hold": {"steps_s": 6130, "parent_us": 51.9, "child_us": 110.6},
+        "random": {"steps_s": 2390, "parent_us": 102.4, "child_us": 312.2},
+    },
+    "inprocess": {
+        "hold": {"steps_s": 23739, "parent_us": 41.6, "child_us": 0},
+        "random": {"steps_s": 5659, "parent_us": 174.0, "child_us": 0},
+    },
+    "make_vec4_hold": {"steps_s": 5302, "parent_us": 82.4, "child_us": 188.6},
+    "ratios": {
+        "process_hold_vs_floor": 0.41,
+        "process_random_vs_trading_floor": 0.51,
+        "inprocess_hold_vs_backtrader": 0.54,
+        "inprocess_random_vs_trading_backtrader": 0.81,
+        "make_vec4_vs_one_process_hold": 1.23,
+        "make_vec4_vs_one_process_random": 1.61,
+        "make_vec4_vs_async4_hold": 1.80,
+        "make_vec4_vs_async4_random": 1.46,
+    },
+    "note": (
+        "the random agent's action was drawn inside the timed loop for the envs (about "
+        "2 µs of parent CPU per step) but before it for the references; since then every "
+        "subject's actions are drawn before the clock starts"
+    ),
 }
 
 
@@ -486,6 +525,17 @@ def table(r: dict) -> str:
         f"|{'-' * 38}|{'-' * 24}|{'-' * 24}|",
     ]
     lines += [f"| {a:36} | {b:>22} | {c:>22} |" for a, b, c in rows]
+    pre = r.get("before_step_frame")
+    if pre:
+        bp, bi = pre["process"], pre["inprocess"]
+        lines += [
+            "",
+            f"before the step frame ({pre['commit']}, another run): CPU µs/step parent / "
+            f"server, process hold {bp['hold']['parent_us']:.0f} / "
+            f"{bp['hold']['child_us']:.0f}, random {bp['random']['parent_us']:.0f} / "
+            f"{bp['random']['child_us']:.0f}; in-process hold "
+            f"{bi['hold']['parent_us']:.0f}, random {bi['random']['parent_us']:.0f}",
+        ]
     lines += [
         "",
         f"references in the same run: floor {refs['floor_steps_s']:,.0f} steps/s "
