@@ -90,6 +90,32 @@ def test_monitor_counts_each_lane_episode_and_marks_autoreset_steps():
             assert s["trades"] >= 1 and s["max_drawdown"] >= 0.0
 
 
+def _episodes(mode: str, steps: int) -> tuple[list, int]:
+    venv = VectorBTgymEnv(num_envs=2, autoreset_mode=mode, **sine_env_kwargs())
+    _, info = venv.reset(seed=5)
+    monitor = VecEpisodeMonitor(venv)
+    monitor.reset(info)
+    out, invalid = [], 0
+    for _ in range(steps):
+        _, reward, term, trunc, info = venv.step(np.array([1, 3]))
+        valid, ended = monitor.step(reward, term, trunc, info)
+        invalid += int((~valid).sum())
+        out += ended
+    return out, invalid
+
+
+def test_monitor_same_step_mode_gives_the_same_episodes():
+    """SAME_STEP has no autoreset step (the stats come from ``final_info``): the same
+    episodes as NEXT_STEP, one vector step earlier each."""
+    next_step, invalid = _episodes("NextStep", 2 * DECISIONS + 1)
+    same_step, none = _episodes("SameStep", 2 * DECISIONS)
+    assert invalid == 2 and none == 0
+    assert len(same_step) == len(next_step) == 4
+    for (lane_a, a), (lane_b, b) in zip(next_step, same_step):
+        assert lane_a == lane_b
+        assert a == pytest.approx(b, abs=1e-12)
+
+
 # --------------------------------------------------------------------------- PPO
 
 
