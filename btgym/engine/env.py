@@ -24,7 +24,7 @@ from btgym.engine.actions import (
 )
 from btgym.engine.core import BatchEpisodes
 from btgym.engine.info import batch_info, lane_info
-from btgym.engine.lane import LaneStep
+from btgym.engine.lane import LaneStep, one_lane_reader
 from btgym.engine.lanes import LaneLoader
 from btgym.engine.render import refuse_render_mode
 from btgym.engine.setup import EngineSetup, draw_reset, reset_configs
@@ -158,6 +158,8 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
         self._needs_reset = True
         self._autoreset = np.zeros(self.num_envs, bool)
         self._n_redo = 0  # lanes in _autoreset (a count: cheaper than .any())
+        #: one lane: its batched step outputs from one read of its rows (None: generic)
+        self._one = one_lane_reader(self.core, self.action_keys, messages)
 
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: Mapping[str, Any] | None = None
@@ -198,6 +200,12 @@ class VectorBTgymEnv(_EngineBase, VectorEnv):
             core.terminated[redo] = core.truncated[redo] = False
         else:
             core.step(decoded)
+            if self._one is not None:
+                out = self._one()
+                if not (self._same_step and out[5]):
+                    if out[5]:
+                        self._autoreset, self._n_redo = out[2] | out[3], 1
+                    return out[:5]
         terminated, truncated = core.terminated.copy(), core.truncated.copy()
         reward = core.reward.copy()
         done = terminated | truncated

@@ -163,6 +163,14 @@ def _one_lane_info(
 ) -> dict[str, Any]:
     """:func:`batch_info` of a one-lane engine from its rows read once as Python values
     (the same keys, dtypes, shapes and values; fewer numpy calls)."""
+    return one_lane_step(core, action_keys, messages)[0]
+
+
+def one_lane_step(
+    core: BatchEpisodes, action_keys: tuple[str, ...], messages: bool
+) -> tuple[dict[str, Any], int, float]:
+    """``(batched info, decision bar, reward)`` of a one-lane engine (see
+    :func:`_one_lane_info`)."""
     f = core.F[0].tolist()
     t, _, step, reason, bars = core.I[0].tolist()
     value, realized = f[VALUE], f[REALIZED]
@@ -190,7 +198,7 @@ def _one_lane_info(
         info["_done_reason"] = mask
         info["bars_stepped"] = np.array([bars], np.int64)
         info["_bars_stepped"] = mask
-    return info
+    return info, t, f[REWARD]
 
 
 def _select(info: dict[str, Any], lanes: np.ndarray) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from btgym.engine.core import REASONS, BatchEpisodes
-from btgym.engine.info import asset_message, broker_message
+from btgym.engine.info import asset_message, broker_message, one_lane_step
 from btgym.engine.kernel import CASH, DD, REALIZED, REWARD, VALUE
 
 #: observation plans the inline reader handles: (raw window, internal, metadata)
@@ -206,3 +206,41 @@ class LaneStep:
         if s is None:
             s = self._times[t] = iso[t]
         return s
+
+
+def one_lane_reader(
+    core: BatchEpisodes, action_keys: tuple[str, ...], messages: bool
+) -> Callable[[], tuple] | None:
+    """For a one-lane ``VectorBTgymEnv``: a function returning ``(obs, reward,
+    terminated, truncated, info, done)`` of the lane after a step, batched (arrays of
+    one row, exactly what ``observe()`` / ``batch_info`` give) from one read of its
+    rows; ``done`` a Python bool. None where the observation plan is not the default
+    one on the compiled backend."""
+    if core.n != 1 or core.backend != "numba":
+        return None
+    plan = core._lane_plan or core._make_lane_plan()
+    if tuple(mode for _, mode, _ in plan) != _DEFAULT_MODES:
+        return None
+    (k0, _, _), (k1, _, idtype), (k2, _, _) = plan
+    T, flags, internal = core.time_dim, core._pk.flags[:2], core._pk.internal
+    keys = tuple(action_keys)
+
+    def read() -> tuple:
+        info, t, reward = one_lane_step(core, keys, messages)
+        terminated, truncated = flags.tolist()
+        t1 = t + 1
+        obs = {
+            k0: core.raw[0:1, t1 - T : t1].copy(),
+            k1: internal.astype(idtype),
+            k2: core._meta_obs.copy(),
+        }
+        return (
+            obs,
+            np.array([reward]),
+            np.array([terminated]),
+            np.array([truncated]),
+            info,
+            terminated or truncated,
+        )
+
+    return read

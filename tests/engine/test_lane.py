@@ -178,3 +178,41 @@ def test_vector_fast_readers_equal_the_generic_ones(eurusd, n):
         assert_same_tree(fast, batch_info(core, lanes, env.action_keys, True), f"info {i}")
         assert_same_tree(out[4], fast, f"step info {i}")
     assert ended  # done_reason / bars_stepped were compared too
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_one_lane_vector_path_equals_the_generic_one(eurusd, mode):
+    """VectorBTgymEnv(num_envs=1) steps through one_lane_reader; the same env with it
+    switched off (the generic batched path) returns the same arrays, step for step,
+    autoresets included."""
+    from btgym.engine import VectorBTgymEnv
+
+    def make(fast: bool):
+        env = VectorBTgymEnv(
+            num_envs=1,
+            messages=True,
+            autoreset_mode=mode,
+            **kw(eurusd, drawdown_call=1, target_call=1),
+        )
+        assert env._one is not None
+        if not fast:
+            env._one = None
+        return env
+
+    fast, slow = make(True), make(False)
+    assert_same_tree(fast.reset(seed=4)[0], slow.reset(seed=4)[0], "reset")
+    rng = np.random.default_rng(5)
+    ended = 0
+    for i in range(400):
+        action = {"default_asset": rng.integers(0, 4, 1)}
+        a, b = fast.step(action), slow.step(action)
+        for j, name in enumerate(("obs", "reward", "terminated", "truncated")):
+            assert_same_tree(a[j], b[j], f"step {i} {name}")
+        assert list(a[4]) == list(b[4]), i
+        for key, value in b[4].items():
+            if key == "final_obs":  # an object array of one observation dict
+                assert_same_tree(a[4][key][0], value[0], f"step {i} final_obs")
+            else:
+                assert_same_tree(a[4][key], value, f"step {i} info {key}")
+        ended += int(b[2][0] or b[3][0])
+    assert ended >= 2
