@@ -138,16 +138,21 @@ class ReqClient:
 
     def request_one(self, head: bytes, kind: str, single: bytes) -> list:
         """:meth:`request_frames` of a one-frame request (``head``, e.g. a step's
-        cached header), the reply's frames undecoded. A reply whose first frame starts
-        with ``single`` is known to be one frame (the server's step frame): it is
-        taken without asking the socket for more parts."""
+        cached header) to a server with a fast path (``serve(fast=)``, one session):
+        the token and ``head`` go as one frame. The reply's frames come back
+        undecoded; a reply whose first frame starts with ``single`` is known to be one
+        frame (the server's step frame): it is taken without asking the socket for
+        more parts."""
+        self.send_joined(head)
+        return self.receive_one(kind, time.monotonic() + self.timeout, self.timeout, single)
+
+    def send_joined(self, head: bytes) -> None:
+        """Send a one-frame request with the session token as its first bytes (to a
+        server with a fast path and one session, see :func:`btgym.comm.server.serve`)."""
         sock = self._sock
         if sock is None:
             raise CommError(f"client of {self.name} is closed")
-        if self.token is not None:
-            sock.send(self.token, _SNDMORE)
-        sock.send(head)
-        return self.receive_one(kind, time.monotonic() + self.timeout, self.timeout, single)
+        sock.send(head if self.token is None else self.token + head)
 
     def receive_one(self, kind: str, deadline: float, limit: float, single: bytes) -> list:
         """The reply frames to :meth:`send`, waited for until ``deadline``

@@ -102,6 +102,8 @@ def serve(
         ipc_path: bind this ipc socket file (a restarted server keeps its endpoint).
         fast: ``(kind, answer)``: a one-frame request (after the session token, and
             only from a session allowed ``kind``) goes first to ``answer(frame)``,
+            (with one session, the token may also lead the request's one frame: see
+            :meth:`btgym.comm.client.ReqClient.request_one`),
             which returns the reply frames, or ``None`` to decode the request the
             normal way (``answer`` checks the header size of what it decodes itself;
             its exceptions are answered like the handler's). The env server answers
@@ -165,6 +167,9 @@ def _loop(
     single = sessions[0] if sessions is not None and len(sessions) == 1 else None
     compare = hmac.compare_digest
     fast_kind, answer = fast if fast is not None else ("", None)
+    # a one-session server with a fast path also takes a request of one frame: the
+    # token's bytes, then the request (one frame less per step; the same compare)
+    joined = len(single.token) if single is not None and answer is not None else 0
     while True:
         try:
             frames = sock.recv_multipart(copy=copy_requests)
@@ -179,15 +184,16 @@ def _loop(
             if sessions is not None:
                 first = frames[0]
                 token = first if copy_requests else first.bytes
-                if len(frames) < 2:
-                    session = None
-                elif single is not None:  # the env server: one session, one compare
-                    session = single if compare(single.token, token) else None
-                else:
-                    session = find_session(sessions, token)
+                if len(frames) >= 2:
+                    if single is not None:  # the env server: one session, one compare
+                        session = single if compare(single.token, token) else None
+                    else:
+                        session = find_session(sessions, token)
+                    frames = frames[1:]
+                elif joined and compare(single.token, token[:joined]):
+                    session, frames = single, [token[joined:]]
                 if session is None:
                     raise SessionError(f"{name}: request without a valid session token")
-                frames = frames[1:]
             if (
                 answer is not None
                 and len(frames) == 1

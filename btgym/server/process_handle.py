@@ -310,13 +310,17 @@ class ProcessHandle(HandleBase):
         return self._state.get("client")
 
     def send_frames(self, frames: list) -> None:
-        """Send a step request made by :meth:`step_frames`; :meth:`receive_step` takes
-        the reply."""
+        """Send a step request made by :meth:`step_frames` (its one frame joined to the
+        session token, as :meth:`step` does); :meth:`collect_step` or
+        :meth:`receive_step` takes the reply."""
         self._check_open()
         client = self._state.get("client")
         if client is None:
             raise ServerDiedError("the btgym server is not running: call reset() to restart it")
-        client.send(frames)
+        if len(frames) == 1:
+            client.send_joined(frames[0])
+        else:
+            client.send(frames)
 
     def receive_step(self) -> list:
         """The raw reply frames of :meth:`send_frames` (a poll said they are there):
