@@ -28,8 +28,8 @@ from btgym.engine.broker import BatchBroker, column, held_value
 from btgym.engine.hooks import EngineHooks
 from btgym.engine.layout import PackedState, step_packed
 from btgym.engine.observe import LaneObservations
+from btgym.engine.times import LaneTimes
 from btgym.errors import ConfigError
-from btgym.strategy.info import IsoTimes
 
 HOLD, BUY, SELL, CLOSE = 0, 1, 2, 3
 #: done reasons (``reason`` array codes) → ``done_reason`` strings.
@@ -226,7 +226,7 @@ class BatchEpisodes(LaneObservations):
             for i, name in enumerate(names):
                 self.ohlc[lane, :nb, i] = bars.values[name][:, :4]
         self.episodes[lane] = episode
-        self.iso_times[lane] = IsoTimes(bars.index)
+        self.iso_times[lane] = LaneTimes(bars.index)
         self.meta[lane] = _meta_vector(getattr(episode, "metadata", None))
         if self._meta_obs is not None:
             spec = self.config.state_shape["metadata"]

@@ -69,8 +69,6 @@ class LaneStep:
         self._T = core.time_dim
         self._raw_src: Any = None
         self._raw: Any = None
-        self._iso: Any = None
-        self._times: list[str | None] = []
 
     def code_stepper(self) -> Callable[[int], tuple] | None:
         """A function stepping a one-asset discrete action ``code`` (0..3) on the
@@ -88,7 +86,7 @@ class LaneStep:
         internal, meta, idtype = self._internal, self._meta, self._internal_dtype
         observe_lane, kernel_step, iso_times = core.observe_lane, core.kernel_step, core.iso_times
         raw_state: list[Any] = [None, None]  # the bar buffer, lane 0's view of it
-        time_state: list[Any] = [None, []]  # the episode's IsoTimes, its strings so far
+        time_state: list[Any] = [None, []]  # the episode's LaneTimes, its strings
 
         def step(code: int) -> tuple[dict, float, bool, bool, dict]:
             acts[0, 0] = code
@@ -102,13 +100,12 @@ class LaneStep:
             terminated, truncated = flags.tolist()
             value, realized = f[VALUE], f[REALIZED]
             status = f[fo]
-            iso = iso_times[0]
+            iso = iso_times[0]  # the episode's LaneTimes: its strings list, filled lazily
             if iso is not time_state[0]:  # a new episode
-                time_state[0], time_state[1] = iso, [None] * (int(core.last[0]) + 1)
-            times = time_state[1]
-            stamp = times[t]
+                time_state[0], time_state[1] = iso, iso.strings
+            stamp = time_state[1][t]
             if stamp is None:
-                stamp = times[t] = iso[t]
+                stamp = iso[t]
             info = {
                 "step": n_step,
                 "time": stamp,
@@ -198,14 +195,7 @@ class LaneStep:
         return {k: int(a) for k, a in zip(self._keys, act)}
 
     def _time(self, t: int) -> str:
-        iso = self.core.iso_times[0]
-        if iso is not self._iso:  # a new episode
-            self._iso = iso
-            self._times = [None] * (int(self.core.last[0]) + 1)
-        s = self._times[t]
-        if s is None:
-            s = self._times[t] = iso[t]
-        return s
+        return self.core.iso_times[0][t]
 
 
 def one_lane_reader(

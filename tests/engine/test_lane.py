@@ -216,3 +216,26 @@ def test_one_lane_vector_path_equals_the_generic_one(eurusd, mode):
                 assert_same_tree(a[4][key], value, f"step {i} info {key}")
         ended += int(b[2][0] or b[3][0])
     assert ended >= 2
+
+
+def test_lane_times_word_stamps_as_iso_times():
+    """LaneTimes (the engine's info times) against btgym.strategy.info.IsoTimes on
+    minute, second, sub-second, pre-epoch and random stamps, read in random order."""
+    from btgym.engine.times import LaneTimes
+    from btgym.strategy.info import IsoTimes
+
+    rng = np.random.default_rng(0)
+    minutes = np.datetime64("2017-01-09T00:00") + np.arange(3000).astype("timedelta64[m]")
+    stamps = np.concatenate(
+        [
+            minutes.astype("datetime64[ns]").view(np.int64),
+            rng.integers(0, 2**62, 2000) // 10**9 * 10**9,
+            rng.integers(-(2**61), 2**62, 2000),
+            rng.integers(-(10**12), 10**12, 1000) * 10**9,
+            np.array([0, 1, 999, 10**9 - 1, 10**9, -1, -(10**9), 86_399 * 10**9]),
+        ]
+    ).astype(np.int64)
+    ref, new = IsoTimes(stamps), LaneTimes(stamps)
+    for i in rng.permutation(len(stamps)).tolist():
+        assert new[i] == ref[i], (i, int(stamps[i]))
+    assert None not in new.strings and new[-1] == ref[len(stamps) - 1]
