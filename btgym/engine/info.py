@@ -42,10 +42,11 @@ def broker_message(core: BatchEpisodes, lane: int) -> str:
     return "; ".join(out)
 
 
-#: ``%.6g`` strings of prices and commissions seen (float keys and str values: no
-#: garbage-collector work), bounded, shared by every env
+#: ``%.6g`` strings of prices and commissions, ``%g`` strings of sizes seen (float keys
+#: and str values: no garbage-collector work), bounded, shared by every env
 _G6: dict[float, str] = {}
-_MAX_G6 = 8192
+_G: dict[float, str] = {}
+_MAX_STRINGS = 8192
 
 
 def _g6(x: float) -> str:
@@ -53,10 +54,26 @@ def _g6(x: float) -> str:
     if s is None:
         s = f"{x:.6g}"
         if x:  # 0.0 == -0.0 but prints differently: zeros are not kept
-            if len(_G6) >= _MAX_G6:
+            if len(_G6) >= _MAX_STRINGS:
                 _G6.clear()
             _G6[x] = s
     return s
+
+
+def _g(x: float) -> str:
+    s = _G.get(x)
+    if s is None:
+        s = f"{x:g}"
+        if x:
+            if len(_G) >= _MAX_STRINGS:
+                _G.clear()
+            _G[x] = s
+    return s
+
+
+def margin_message(name: str) -> str:
+    """The notification of an order rejected or nullified for margin."""
+    return f"{name}: order Margin (not enough cash/margin)"
 
 
 def asset_message(
@@ -66,9 +83,9 @@ def asset_message(
     if not status:
         return ""
     if status != COMPLETED:
-        return f"{name}: order Margin (not enough cash/margin)"
+        return margin_message(name)
     what = "CLOSE" if kind == CLOSE else ("BUY" if size > 0 else "SELL")
-    return f"{name}: {what} executed, size {size:g}, price {_g6(price)}, comm {_g6(comm)}"
+    return f"{name}: {what} executed, size {_g(size)}, price {_g6(price)}, comm {_g6(comm)}"
 
 
 def lane_info(core: BatchEpisodes, lane: int, action_keys: tuple[str, ...]) -> dict[str, Any]:

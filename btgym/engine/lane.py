@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from btgym.engine.core import REASONS, BatchEpisodes
-from btgym.engine.info import asset_message, broker_message, one_lane_step
+from btgym.engine import info as info_mod
+from btgym.engine.broker import COMPLETED
+from btgym.engine.core import CLOSE, REASONS, BatchEpisodes
+from btgym.engine.info import asset_message, broker_message, margin_message, one_lane_step
 from btgym.engine.kernel import CASH, DD, REALIZED, REWARD, VALUE
 
 #: observation plans the inline reader handles: (raw window, internal, metadata)
@@ -85,6 +87,8 @@ class LaneStep:
         k0, k1, k2 = self._obs_keys if inline else (None, None, None)
         internal, meta, idtype = self._internal, self._meta, self._internal_dtype
         observe_lane, kernel_step, iso_times = core.observe_lane, core.kernel_step, core.iso_times
+        G, G6, g, g6 = info_mod._G, info_mod._G6, info_mod._g, info_mod._g6
+        margin = margin_message(name0)
         raw_state: list[Any] = [None, None]  # the bar buffer, lane 0's view of it
         time_state: list[Any] = [None, []]  # the episode's LaneTimes, its strings
 
@@ -116,12 +120,17 @@ class LaneStep:
                 "drawdown": f[DD],
                 "realized_pnl": realized,
                 "unrealized_pnl": value - start - realized,
-                "broker_message": (
-                    asset_message(name0, status, f[fo + 1], f[fo + 2], f[fo + 3], f[fo + 4])
-                    if status
-                    else ""
-                ),
+                "broker_message": "",
             }
+            if status == COMPLETED:  # asset_message, inlined
+                size, price, comm = f[fo + 1], f[fo + 2], f[fo + 3]
+                what = "CLOSE" if f[fo + 4] == CLOSE else ("BUY" if size > 0 else "SELL")
+                info["broker_message"] = (
+                    f"{name0}: {what} executed, size {G.get(size) or g(size)}, "
+                    f"price {G6.get(price) or g6(price)}, comm {G6.get(comm) or g6(comm)}"
+                )
+            elif status:
+                info["broker_message"] = margin
             if reason:
                 info["done_reason"] = REASONS[reason]
                 info["bars_stepped"] = bars

@@ -122,7 +122,7 @@ def test_asset_message_formats_like_the_strategy():
     values = [0.0, -0.0, math.nan, math.inf, -math.inf, 5e-324, 1e300, 1.07279, 123456789.5]
     for price in values:
         for comm in values:
-            for size in (10.0, -10.0, 3.5):
+            for size in (10.0, -10.0, 3.5, 0.0, -0.0, math.nan, 1e-7, 123456789.0):
                 for kind in (1.0, 2.0, 3.0):
                     what = "CLOSE" if kind == 3 else ("BUY" if size > 0 else "SELL")
                     want = f"a: {what} executed, size {size:g}, price {price:.6g}, comm {comm:.6g}"
