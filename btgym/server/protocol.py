@@ -26,6 +26,11 @@ stop        –                                           ``stopped``
 ==========  ==========================================  ============================
 
 Errors travel as ``error`` messages (type, message, child traceback).
+
+The hot path: a step request is one frame (the session token, then the action's
+cached header, see :meth:`btgym.comm.client.ReqClient.request_one`), and its usual
+reply is one :class:`StepFrame` (fixed layout, no JSON) instead of an ``obs``
+message; a step with a custom info dict, or an error, is a normal message.
 """
 
 from __future__ import annotations
