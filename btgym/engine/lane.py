@@ -105,11 +105,13 @@ class LaneStep:
             value, realized = f[VALUE], f[REALIZED]
             status = f[fo]
             iso = iso_times[0]  # the episode's LaneTimes: its strings list, filled lazily
-            if iso is not time_state[0]:  # a new episode
-                time_state[0], time_state[1] = iso, iso.strings
-            stamp = time_state[1][t]
-            if stamp is None:
+            if iso is not time_state[0]:  # a new episode (its list made by the first read)
                 stamp = iso[t]
+                time_state[0], time_state[1] = iso, iso.strings
+            else:
+                stamp = time_state[1][t]
+                if stamp is None:
+                    stamp = iso[t]
             info = {
                 "step": n_step,
                 "time": stamp,

@@ -33,18 +33,22 @@ class LaneTimes:
 
     def __init__(self, index: np.ndarray) -> None:
         self._index = np.asarray(index, np.int64)
-        #: the strings converted so far (None: not yet); read directly by LaneStep
-        self.strings: list[str | None] = [None] * len(self._index)
+        #: the strings converted so far (None: not yet; the list itself is made on the
+        #: first read: lanes whose times nobody reads cost nothing); read by LaneStep
+        self.strings: list[str | None] = []
         self._slow: IsoTimes | None = None
 
     def __len__(self) -> int:
-        return len(self.strings)
+        return len(self._index)
 
     def __getitem__(self, i: int) -> str:
-        s = self.strings[i]
+        strings = self.strings
+        if not strings:
+            strings = self.strings = [None] * len(self._index)
+        s = strings[i]
         if s is None:
-            self._fill(i if i >= 0 else i + len(self.strings))
-            s = self.strings[i]
+            self._fill(i if i >= 0 else i + len(strings))
+            s = strings[i]
         return s  # type: ignore[return-value]
 
     def _fill(self, i: int) -> None:
