@@ -153,10 +153,13 @@ class BTgymEnv(gym.Env):
             InvalidActionError: ``action`` is not an action of this env (the episode
                 goes on).
         """
-        obs, reward, terminated, truncated, info = self._handle.step(action)
+        handle = self._handle
+        obs, reward, terminated, truncated, info = handle.step(action)
         if not self._obs_ready:
             obs = self._fresh(obs)
-        return obs, float(reward), bool(terminated), bool(truncated), dict(info)
+        if not getattr(handle, "fresh_info", False):
+            info = dict(info)
+        return obs, float(reward), bool(terminated), bool(truncated), info
 
     def render(self) -> np.ndarray | None:
         """``rgb_array``: the recent price window with the position, as H×W×3 uint8.

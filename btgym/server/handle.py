@@ -53,6 +53,8 @@ class InProcessHandle(HandleBase):
         self._loop.state = self.state  # one state object for the loop and its handle
         # step() checked the phase (the loop's own state): run the loop directly
         self._advance = self._loop._switch
+        # a strategy's own get_info() may hand out the same dict every step
+        self.fresh_info = strategy_class.get_info is BTgymBaseStrategy.get_info
 
     def reset(
         self,

@@ -21,6 +21,8 @@ class HandleBase:
     codec (applied once, here, at the edge: see :mod:`btgym.server.contract`)."""
 
     mode = "base"
+    #: ``step()`` hands out a new info dict every step (the env need not copy it)
+    fresh_info = True
 
     def __init__(
         self,

@@ -120,7 +120,7 @@ class EpisodeServer:
                 self._known[head] = action
         elif loop.state.phase is not RUNNING:
             loop.state.require_running("step")
-        result = loop.advance(action)
+        result = loop._switch(action)  # advance() without a second phase check
         frame = self._frame
         if result.info is None and frame is not None:
             s = loop.strategy
