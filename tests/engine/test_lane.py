@@ -239,3 +239,22 @@ def test_lane_times_word_stamps_as_iso_times():
     for i in rng.permutation(len(stamps)).tolist():
         assert new[i] == ref[i], (i, int(stamps[i]))
     assert None not in new.strings and new[-1] == ref[len(stamps) - 1]
+
+
+def test_fast_step_follows_buffer_growth(eurusd):
+    """The bar buffers grow (a longer episode): the closure's kernel arguments and raw
+    view are rebuilt, results still equal the generic readers'."""
+    env = EngineEnv(**kw(eurusd, drawdown_call=50, target_call=50))
+    env.reset(seed=0)
+    for _ in range(5):
+        env.step(1)
+    core = env.core
+    old_raw, capacity = core.raw, core.capacity
+    core._alloc(capacity * 2)  # what load() does for a longer episode
+    assert core.raw is not old_raw and core._args is None
+    for i in range(400):
+        out = env.step(i % 4)
+        assert_identical(out, reference(env), f"step {i} after growth")
+        if out[2] or out[3]:
+            break
+    assert out[4]["done_reason"] == "end_of_data"
