@@ -62,8 +62,8 @@ class PackedState:
         self.lanes = np.zeros((n, cols["last_action"][1]))
         for name, (a, b) in cols.items():
             setattr(self, name, self.lanes[:, a:b])
+        # splitting the last axis of a column block: numpy returns a view (tested)
         self.fills = self.lanes[:, slice(*cols["fills"])].reshape(n, k, 5)
-        assert np.shares_memory(self.fills, self.lanes)  # a view, not a copy
         self.ints = np.zeros((n, NI + k), np.int64)
         self.I = self.ints[:, :NI]
         self.oorder = self.ints[:, NI:]
