@@ -160,13 +160,13 @@ class VecIO:
         if layout is None or len(frames) != 1:
             return False
         frame = frames[0]
-        got = layout.read(frame)
-        if got is None:
+        if not layout.is_frame(frame):
             return False
-        obs, _, _, message, done = got
-        for key, view in obs.items():
-            self._obs[key][i] = view
+        buffers = self._obs
+        for key, dtype, shape, offset, _ in layout.leaves:
+            buffers[key][i] = np.ndarray(shape, dtype, frame, offset)
         self._rows[i] = layout.row(frame)
+        message, done = layout.tail(frame)
         if message or done:
             payload: dict[str, Any] = {"message": message} if message else {}
             if done:

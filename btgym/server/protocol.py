@@ -311,10 +311,8 @@ class StepFrame:
         Raises:
             ProtocolError: a step frame that does not fit this layout.
         """
-        if not frame.startswith(FRAME_TAG):
+        if not self.is_frame(frame):
             return None
-        if len(frame) < self.size:
-            raise ProtocolError(f"step frame of {len(frame)} bytes, the layout needs {self.size}")
         if copy:
             obs = {
                 key: np.ndarray(shape, dtype, frame, off).copy()
@@ -329,6 +327,18 @@ class StepFrame:
         w = self.width
         ints = vals[w : w + N_INTS]
         return obs, vals[:w], ints, self.message(frame), self.done(vals[-2], vals[-1])
+
+    def is_frame(self, frame: bytes) -> bool:
+        """Whether ``frame`` is a step frame (tag and size checked).
+
+        Raises:
+            ProtocolError: a tagged frame too short for this layout.
+        """
+        if not frame.startswith(FRAME_TAG):
+            return False
+        if len(frame) < self.size:
+            raise ProtocolError(f"step frame of {len(frame)} bytes, the layout needs {self.size}")
+        return True
 
     def row(self, frame: bytes) -> np.ndarray:
         """The packed record row (:func:`pack_row`'s layout) of a step frame, a view."""
