@@ -199,7 +199,8 @@ def _loop(
                 and len(frames) == 1
                 and (session is None or session.allows(fast_kind))
             ):
-                out = answer(frames[0] if copy_requests else frames[0].bytes)
+                head = frames[0]
+                out = answer(head if type(head) is bytes else head.bytes)
                 if out is not None:
                     _send_frames(sock, out)
                     continue

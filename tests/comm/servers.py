@@ -55,3 +55,30 @@ def session_server(ready, token: bytes, curve=None, host: str = "127.0.0.1") -> 
         sessions=sessions,
         curve=curve,
     )
+
+
+#: first bytes of the fast test server's one-frame replies
+FAST_TAG = b"\x00FAST"
+
+
+def fast_server(ready, token: bytes, fast_allowed: bool = True) -> None:
+    """An echo server of one session with a fast path: a one-frame request ``F:...``
+    is answered ``FAST_TAG + request`` without the decoder (``serve(fast=)``)."""
+    from btgym.comm.session import Session
+
+    def handle(msg):
+        if msg.kind == "stop":
+            raise StopServing(Reply("stopped"))
+        return Reply("echo", msg.payload)
+
+    def answer(head: bytes):
+        return [FAST_TAG + head] if head.startswith(b"F:") else None
+
+    commands = {"echo", "stop"} | ({"fast"} if fast_allowed else set())
+    serve(
+        handle,
+        ready,
+        name="fast",
+        sessions=(Session(token, frozenset(commands), "owner"),),
+        fast=("fast", answer),
+    )

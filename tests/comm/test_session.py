@@ -20,7 +20,7 @@ from btgym.comm.session import (
     new_token,
 )
 from btgym.errors import ConfigError, ProtocolError, ServerTimeoutError, SessionError
-from tests.comm.servers import session_server
+from tests.comm.servers import FAST_TAG, fast_server, session_server
 
 
 @pytest.fixture
@@ -141,3 +141,39 @@ def test_maxmsgsize_disconnects_an_oversized_sender(served):
     owner = ReqClient(str(Address(endpoint, token)), timeout=5)
     assert owner.request("echo", {"ok": 1}).payload == {"ok": 1}
     owner.close()
+
+
+@pytest.mark.parametrize("fast_allowed", [True, False])
+def test_a_fast_path_takes_the_token_joined_to_a_one_frame_request(fast_allowed):
+    """``serve(fast=)`` with one session: a request of one frame whose first bytes are
+    the token reaches the fast path (only for a session allowed its kind); a wrong
+    token is refused as a session error; what the fast path declines is decoded."""
+    token = new_token()
+    child = ChildProcess(fast_server, {"token": token, "fast_allowed": fast_allowed}, name="fast")
+    endpoint = child.start(timeout=30)
+    owner = ReqClient(str(Address(endpoint, token)), 5, child, copy_replies=True)
+    stranger = ReqClient(endpoint, timeout=5, token=new_token(), copy_replies=True)
+    try:
+        got = owner.request_one(b"F:ping", "fast", FAST_TAG)
+        if fast_allowed:
+            assert got == [FAST_TAG + b"F:ping"]
+        else:  # not the session's command: the fast path is not asked, the decoder refuses
+            with pytest.raises(ProtocolError):
+                owner.decode_reply(got)
+        with pytest.raises(SessionError, match="without a valid session token"):
+            stranger.decode_reply(stranger.request_one(b"F:ping", "fast", FAST_TAG))
+        declined = owner.request_one(wire.encode("echo", {"x": 3})[0], "echo", FAST_TAG)
+        assert owner.decode_reply(declined).payload == {"x": 3}
+        assert owner.request("echo", {"x": 4}).payload == {"x": 4}  # two frames still work
+    finally:
+        owner.close()
+        stranger.close()
+        child.stop(timeout=1.0)
+
+
+def test_a_server_without_a_fast_path_refuses_a_joined_request(served):
+    _child, endpoint, token = served()
+    client = ReqClient(endpoint, timeout=5, token=token)
+    with pytest.raises(SessionError, match="without a valid session token"):
+        client.decode_reply(client.request_one(wire.encode("echo", {})[0], "echo", b"\x00"))
+    client.close()
