@@ -6,9 +6,10 @@ actions, vs the hand-written oracle). In one run, on the same seeds, each agent
 trains on the vector engine and on the backtrader engine with the same
 hyperparameters:
 
-- **a3c** (btgym's): ``--workers`` workers, one env each, ``--steps`` env steps;
-  vector engine: ``EngineEnv`` per worker (``env_kwargs`` with ``engine="vector"``),
-  backtrader: in-process servers;
+- **a3c** (btgym's): ``--workers`` workers, ``--steps`` env steps, A3CConfig
+  defaults; vector engine (``env_kwargs`` with ``engine="vector"``): each worker
+  steps a 4-lane ``VectorBTgymEnv`` (``envs_per_worker`` default there), backtrader:
+  one in-process server per worker;
 - **ppo** (btgym's): ``--ppo-envs`` lanes (default 16), ``n_steps=128``,
   ``--ppo-steps`` env steps (other settings: PPOConfig defaults: 4 epochs of 4
   minibatches, lr 3e-4 linear to 0, GAE 0.95, clip 0.2, reward normalisation and
@@ -109,6 +110,7 @@ def train(algo: str, engine: str, steps: int, n: int, seed: int, root: Path) -> 
         **extra,
     ) as trainer:
         result = trainer.train()
+        lanes = getattr(trainer, "lanes", None)
     wall = time.monotonic() - t0
     policy = load_policy(result.checkpoint)
     env = make_engine_env(**engine_kwargs())  # same semantics on both: score on one
@@ -117,7 +119,10 @@ def train(algo: str, engine: str, steps: int, n: int, seed: int, root: Path) -> 
     finally:
         env.close()
     rets = [r.episode_return for r in scores]
-    return {n_key: n, "steps": result.steps, "wall_time": wall, "test_mean": float(np.mean(rets))}
+    out = {n_key: n, "steps": result.steps, "wall_time": wall, "test_mean": float(np.mean(rets))}
+    if lanes is not None:
+        out["envs_per_worker"] = lanes
+    return out
 
 
 def train_sb3(engine: str, steps: int, seed: int, lanes: int, normalize: str = "both") -> dict:

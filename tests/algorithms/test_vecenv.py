@@ -245,3 +245,14 @@ def test_a3c_workers_step_vector_envs(tmp_path, engine, no_children_left, capsys
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt["config"]["envs_per_worker"] == 2
     assert cli_main(["eval", "--checkpoint", str(tmp_path), "--episodes", "1"]) == 0
+
+
+def test_a3c_lanes_default_to_vector_lanes_on_the_vector_engine(tmp_path):
+    with A3C(env_kwargs=vector_kwargs(), logdir=tmp_path / "v", num_workers=2) as algo:
+        assert algo.lanes == 4 and algo.n_envs == 8 and len(algo.envs.fns) == 8
+        assert algo.worker_vector_fn(1) is not None
+    fn = functools.partial(EngineEnv, **sine_env_kwargs())
+    with A3C([fn, fn], logdir=tmp_path / "f", num_workers=2) as algo:
+        assert algo.lanes == 1 and algo.worker_vector_fn(0) is None
+    with pytest.raises(ConfigError, match="envs_per_worker"):
+        A3C([fn], logdir=tmp_path / "z", num_workers=1, envs_per_worker=0)

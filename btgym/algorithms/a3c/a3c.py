@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from btgym.algorithms.a3c.config import A3CConfig
+from btgym.algorithms.a3c.config import VECTOR_ENGINE_LANES, A3CConfig
 from btgym.algorithms.a3c.shared_optim import make_shared_optimizer
 from btgym.algorithms.a3c.worker import worker_main
 from btgym.algorithms.common.base import BaseTrainer
@@ -35,6 +35,7 @@ from btgym.algorithms.common.training import (
     TrainResult,
     train_result,
 )
+from btgym.algorithms.common.vecenv import is_vector_engine
 from btgym.comm.process import ChildProcess
 from btgym.log import get_logger
 
@@ -94,13 +95,25 @@ class A3C(BaseTrainer):
     config_cls = A3CConfig
     config: A3CConfig
 
+    def __init__(self, *args: Any, env_kwargs: dict[str, Any] | None = None, **kw: Any) -> None:
+        self._vector_engine = is_vector_engine(env_kwargs)
+        super().__init__(*args, env_kwargs=env_kwargs, **kw)
+
+    @property
+    def lanes(self) -> int:
+        """Envs each worker steps (``envs_per_worker``, resolved when ``None``)."""
+        k = self.config.envs_per_worker
+        if k is None:
+            return VECTOR_ENGINE_LANES if getattr(self, "_vector_engine", False) else 1
+        return k
+
     @property
     def n_envs(self) -> int:
-        return self.config.num_workers * self.config.envs_per_worker
+        return self.config.num_workers * self.lanes
 
     def worker_vector_fn(self, i: int) -> Any:
         """Worker ``i``'s vector env factory, or ``None`` for its single env."""
-        k = self.config.envs_per_worker
+        k = self.lanes
         if self.envs.vector_env is not None:
             return self.envs.vector_env
         if k == 1:

@@ -65,7 +65,7 @@ class RayA3C(RayTrainerMixin, A3C):
             WorkerLostError: a worker died more than ``max_restarts`` times.
             ConfigError: ``envs_per_worker`` > 1 (the Ray workers step one env each).
         """
-        if self.config.envs_per_worker != 1:
+        if self.config.envs_per_worker not in (None, 1):
             raise ConfigError(
                 f"RayA3C workers step one env each, got envs_per_worker="
                 f"{self.config.envs_per_worker} (vector-env workers run on the local backend)"
