@@ -147,7 +147,9 @@ class EngineHooks:
     def observation_plan(self, state_shape: Any) -> list[tuple]:
         """``(key, hook, dtype, shape, low, high)`` per observation leaf."""
         plan = []
-        for key, spec in state_shape.items():
+        # in the observation space's key order (gymnasium's Dict sorts a dict's keys),
+        # as BTgymEnv's observations come
+        for key, spec in sorted(state_shape.items()):
             fn = getattr(self, f"get_{key}_state", None)
             if fn is None:
                 raise ConfigError(

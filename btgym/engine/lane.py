@@ -29,8 +29,9 @@ from btgym.engine.info import asset_message, broker_message, margin_message, one
 from btgym.engine.kernel import CASH, DD, REALIZED, REWARD, VALUE
 from btgym.errors import ConfigError
 
-#: observation plans the inline reader handles: (raw window, internal, metadata)
-_DEFAULT_MODES = (0, 1, 2)
+#: observation plans the inline reader handles: (internal, metadata, raw window), the
+#: observation space's sorted key order
+_DEFAULT_MODES = (1, 2, 0)
 
 
 class LaneStep:
@@ -70,7 +71,7 @@ class LaneStep:
         plan = core._lane_plan or core._make_lane_plan()
         self._obs_keys = tuple(key for key, _, _ in plan)
         self._inline_obs = tuple(mode for _, mode, _ in plan) == _DEFAULT_MODES
-        self._internal_dtype = plan[1][2] if self._inline_obs else None
+        self._internal_dtype = plan[0][2] if self._inline_obs else None
         self._internal = pk.internal[0]
         self._meta = None if core._meta_obs is None else core._meta_obs[0]
         self._T = core.time_dim
@@ -148,7 +149,7 @@ class LaneStep:
                     raw_state[0], raw_state[1] = core.raw, core.raw[0]
                     raw = raw_state[1]
                 t1 = t + 1
-                obs = {k0: raw[t1 - T : t1].copy(), k1: internal.astype(idtype), k2: meta.copy()}
+                obs = {k0: internal.astype(idtype), k1: meta.copy(), k2: raw[t1 - T : t1].copy()}
             else:
                 obs = observe_lane(0)
             return obs, f[REWARD], terminated, truncated, info
@@ -198,9 +199,9 @@ class LaneStep:
         k0, k1, k2 = self._obs_keys
         t1 = t + 1
         return {
-            k0: self._raw[t1 - self._T : t1].copy(),
-            k1: self._internal.astype(self._internal_dtype),
-            k2: self._meta.copy(),
+            k0: self._internal.astype(self._internal_dtype),
+            k1: self._meta.copy(),
+            k2: self._raw[t1 - self._T : t1].copy(),
         }
 
     def _action(self) -> dict:
@@ -228,7 +229,7 @@ def one_lane_reader(
     plan = core._lane_plan or core._make_lane_plan()
     if tuple(mode for _, mode, _ in plan) != _DEFAULT_MODES:
         return None
-    (k0, _, _), (k1, _, idtype), (k2, _, _) = plan
+    (k0, _, idtype), (k1, _, _), (k2, _, _) = plan
     T, flags, internal = core.time_dim, core._pk.flags[:2], core._pk.internal
     keys = tuple(action_keys)
 
@@ -237,9 +238,9 @@ def one_lane_reader(
         terminated, truncated = flags.tolist()
         t1 = t + 1
         obs = {
-            k0: core.raw[0:1, t1 - T : t1].copy(),
-            k1: internal.astype(idtype),
-            k2: core._meta_obs.copy(),
+            k0: internal.astype(idtype),
+            k1: core._meta_obs.copy(),
+            k2: core.raw[0:1, t1 - T : t1].copy(),
         }
         return (
             obs,

@@ -48,13 +48,24 @@ class EpisodeRecorder:
         self.episode: Any = None
         self.episode_count = 0
         self.active = False
-        self.last_obs: dict[str, np.ndarray] | None = None
+        self._last_obs: dict[str, np.ndarray] | None = None
+        #: the strategy's key order: the backtrader loop renders ``"state"`` from its
+        #: observation in that order (the envs hand it out in the space's sorted order)
+        self._state_keys = tuple(core.config.state_shape)
         self.total_reward = 0.0
         self._t = 0
         self._stamps: list[int] = []
         self._t_start = 0.0
         self._t_end: float | None = None
         lanes.listener = self._begin
+
+    @property
+    def last_obs(self) -> dict[str, np.ndarray] | None:
+        """The latest observation, keys in the strategy's ``state_shape`` order."""
+        obs = self._last_obs
+        if obs is None or tuple(obs) == self._state_keys:
+            return obs
+        return {k: obs[k] for k in self._state_keys if k in obs} | obs
 
     # ------------------------------------------------------------------ recording
 
@@ -75,13 +86,13 @@ class EpisodeRecorder:
         self._t_start, self._t_end = time.perf_counter(), None
         self.active = True
         self._row()
-        self.last_obs = obs
+        self._last_obs = obs
 
     def step(self, obs: dict[str, np.ndarray]) -> None:
         """One step ran: its fills (at the bar after the previous decision), its row."""
         self._fills(self._t + 1)
         self._row()
-        self.last_obs = obs
+        self._last_obs = obs
         if not self.active:
             self._t_end = time.perf_counter()
 

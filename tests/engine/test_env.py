@@ -230,3 +230,25 @@ def test_btgym_env_engine_vector_is_check_env_clean(eurusd, cls_name, kind):
         "btgym/Backtrader-v0", engine="vector", filename=eurusd, episode_duration={"hours": 1}
     )
     assert made.reset(seed=0)[1]["step"] == 0
+
+
+def test_observation_keys_come_in_the_space_order_as_btgym_env_gives_them(eurusd, backend):
+    """Values were always equal; the dict order is the space's (sorted) as BTgymEnv's."""
+    from btgym import BTgymEnv
+
+    env = EngineEnv(backend=backend, **kw(eurusd))
+    ref = BTgymEnv(server="inprocess", **kw(eurusd))
+    venv = VectorBTgymEnv(num_envs=2, backend=backend, **kw(eurusd))
+    try:
+        want = list(ref.observation_space.spaces)
+        assert want == sorted(BOUNDED)
+        assert list(ref.reset(seed=3)[0]) == want
+        assert list(env.observation_space.spaces) == want
+        assert list(env.reset(seed=3)[0]) == want
+        assert list(env.step(1)[0]) == want
+        assert list(venv.reset(seed=3)[0]) == want
+        assert list(venv.step({"default_asset": np.array([1, 0])})[0]) == want
+    finally:
+        env.close()
+        ref.close()
+        venv.close()
