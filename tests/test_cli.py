@@ -108,10 +108,13 @@ def test_train_sigkill_resume_then_eval(tmp_path):
 
 
 @pytest.mark.slow
-def test_render_writes_a_random_episode_png(tmp_path):
+@pytest.mark.parametrize("engine", [[], ["--env", "engine=vector"]], ids=["backtrader", "vector"])
+def test_render_writes_a_random_episode_png(tmp_path, engine):
+    """Also on the vector engine, which keeps records (what the image is drawn from)
+    only when asked: the CLI asks."""
     out = tmp_path / "random.png"
     res = subprocess.run(
-        _btgym("render", "--out", str(out), "--seed", "3", *SHORT),
+        _btgym("render", "--out", str(out), "--seed", "3", *SHORT, *engine),
         capture_output=True,
         text=True,
         timeout=120,

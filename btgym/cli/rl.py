@@ -167,12 +167,13 @@ def _episode_png(checkpoint: str, env_kw: dict[str, Any], path: Path, seed: int 
     test part), reported and saved as a PNG; skipped with a warning on failure."""
     from btgym.algorithms.common.envs import make_env
     from btgym.algorithms.evaluation import TEST_EPISODE, evaluate, load_policy
+    from btgym.engine.records import with_records
 
     try:
         from btgym.rendering import save_png
 
         policy = load_policy(checkpoint)
-        env = make_env(env_kw)
+        env = make_env(with_records(env_kw))
         try:
             kind = "test" if has_test_part(env_kw) else "train"
             try:
@@ -266,10 +267,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     import numpy as np
 
     from btgym.algorithms.common.envs import make_env
+    from btgym.engine.records import with_records
     from btgym.rendering import save_png
 
     env_kw = env_keywords(args)
-    env = make_env(env_kw)
+    env = make_env(with_records(env_kw))
     try:
         env.action_space.seed(args.seed)
         env.reset(seed=args.seed)

@@ -170,3 +170,13 @@ class EpisodeRecorder:
         end = self._t_end if self._t_end is not None else time.perf_counter()
         wall = end - self._t_start if self._t_start else 0.0
         return episode_stat(self, wall)
+
+
+def with_records(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``env_kwargs`` of an env whose episode will be rendered or read back
+    (``btgym eval``/``render``, the experiment runner's episode image): the vector engine
+    keeps records only when asked, so ``records=True`` is added there unless given; the
+    backtrader engine always keeps them and gets the keywords unchanged."""
+    if env_kwargs.get("engine") == "vector" and "records" not in env_kwargs:
+        return {**env_kwargs, "records": True}
+    return env_kwargs

@@ -119,11 +119,12 @@ def test_episodes(
 
     from btgym.algorithms.common.envs import make_env
     from btgym.algorithms.evaluation import TEST_EPISODE, load_policy
+    from btgym.engine.records import with_records
     from btgym.errors import BTgymError
     from btgym.rendering import save_png
 
     policy = load_policy(checkpoint)
-    env = make_env(dict(env_kwargs))
+    env = make_env(with_records(dict(env_kwargs)))
     rows, stats, artifacts = [], [], {}
     try:
         for n in range(max(0, episodes)):
