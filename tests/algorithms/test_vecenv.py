@@ -34,6 +34,10 @@ def vector_kwargs() -> dict:
     return sine_env_kwargs(engine="vector")
 
 
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(0)  # not the run's: capturing must not change training
+
+
 class _Capturing(_PPORun):
     """Keeps each rollout's buffer contents (what the update trains on)."""
 
@@ -42,7 +46,10 @@ class _Capturing(_PPORun):
     def _update(self, buf: RolloutBuffer):
         _Capturing.seen.append(
             {k: getattr(buf, k).clone() for k in ("valid", "dones", "rewards", "starts")}
-            | {"batch": sum(b.actions.shape[1] for b in buf.minibatches(4, self.rng))}
+            | {
+                "batch": sum(b.actions.shape[1] for b in buf.minibatches(4, _rng())),
+                "sequences": list(buf.minibatches(2, _rng(), recurrent=True)),
+            }
         )
         return super()._update(buf)
 
@@ -180,6 +187,30 @@ def test_ppo_takes_a_vector_env_factory(tmp_path):
         algo.train()
     with pytest.raises(ConfigError, match="one of env_fns, env_kwargs or vector_env"):
         PPO(vector_env=factory, env_kwargs=vector_kwargs(), logdir=tmp_path / "y")
+
+
+def test_recurrent_ppo_masks_autoreset_steps(tmp_path):
+    """An LSTM policy trains on whole lane sequences: the autoreset steps stay in the
+    sequence (the state runs through them) but out of the loss (masked)."""
+    _Capturing.seen = []
+    with CapturingPPO(
+        env_kwargs=vector_kwargs(),
+        logdir=tmp_path,
+        num_envs=2,
+        n_steps=64,
+        n_epochs=1,
+        n_minibatches=2,
+        total_steps=128,
+        seed=0,
+        policy={"lstm": True, "lstm_size": 16},
+    ) as algo:
+        result = algo.train()
+    assert result.episodes == 2 * 2 and result.updates == 1
+    seen = _Capturing.seen[0]
+    assert int((seen["valid"] == 0).sum()) == 2 * 2  # steps 31 and 62 of each lane
+    for batch in seen["sequences"]:  # one whole lane each: masked, not cut
+        assert batch.actions.shape[:2] == (64, 1) and batch.valid.shape == (64, 1)
+        assert int((batch.valid == 0).sum()) == 2
 
 
 @pytest.mark.slow
