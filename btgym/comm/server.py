@@ -66,6 +66,45 @@ class StopServing(Exception):
         self.reply = reply
 
 
+class Pending:
+    """A request a fast path received itself (``exchange``, see :func:`serve`) and
+    hands back to the serve loop, its reply to the previous request already sent."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self, frames: list) -> None:
+        self.frames = frames
+
+
+def _exchanger(
+    sock: zmq.Socket, token: bytes, copy_requests: bool, idle: Callable[[], None] | None
+) -> Callable[[list], tuple[bytes | None, list]]:
+    """``exchange(reply)``: send ``reply``, wait for the next request and return
+    ``(head, frames)``: ``head`` the request after the session token when it is one
+    frame that starts with the token (the same constant-time compare), else ``None``
+    (hand ``Pending(frames)`` back to the loop, which checks them the normal way)."""
+    n = len(token)
+    compare = hmac.compare_digest
+
+    def exchange(reply: list) -> tuple[bytes | None, list]:
+        _send_frames(sock, reply)
+        while True:
+            try:
+                frames = sock.recv_multipart(copy=copy_requests)
+                break
+            except zmq.Again:
+                if idle is not None:
+                    idle()
+        if len(frames) == 1:
+            first = frames[0]
+            first = first if type(first) is bytes else first.bytes
+            if compare(token, first[:n]):
+                return first[n:], frames
+        return None, frames
+
+    return exchange
+
+
 def serve(
     handle: Callable[[wire.Message], Reply],
     ready: Callable[[str], None],
@@ -82,7 +121,7 @@ def serve(
     limits: Limits = SERVER_LIMITS,
     curve: CurveKeys | None = None,
     ipc_path: str | None = None,
-    fast: tuple[str, Callable[[bytes], list | None]] | None = None,
+    fast: tuple | None = None,
 ) -> None:
     """Bind a REP socket, call ``ready(endpoint)``, and serve until stopped.
 
@@ -107,7 +146,11 @@ def serve(
             which returns the reply frames, or ``None`` to decode the request the
             normal way (``answer`` checks the header size of what it decodes itself;
             its exceptions are answered like the handler's). The env server answers
-            its step requests so, without the generic decoder and encoder.
+            its step requests so, without the generic decoder and encoder. A third
+            element ``bind`` (one session allowed ``kind``, or no sessions) gets an
+            ``exchange(reply) -> (head, frames)`` (see :func:`_exchanger`): ``answer``
+            may then answer the next requests itself and hand one it does not take
+            back to the loop as :class:`Pending` (the loop then serves that request).
     """
     if allow_remote and curve is None:
         raise ConfigError(
@@ -157,7 +200,7 @@ def _loop(
     copy_requests: bool = False,
     sessions: tuple[Session, ...] | None = None,
     limits: Limits = SERVER_LIMITS,
-    fast: tuple[str, Callable[[bytes], list | None]] | None = None,
+    fast: tuple | None = None,
 ) -> None:
     sock.setsockopt(zmq.RCVTIMEO, poll_ms)  # receive in slices: no poll per request
     decode_cache: dict = {}
@@ -166,17 +209,23 @@ def _loop(
     max_frames = limits.max_frames + (1 if sessions is not None else 0)
     single = sessions[0] if sessions is not None and len(sessions) == 1 else None
     compare = hmac.compare_digest
-    fast_kind, answer = fast if fast is not None else ("", None)
+    fast_kind, answer, bind = (*fast, None)[:3] if fast is not None else ("", None, None)
     # a one-session server with a fast path also takes a request of one frame: the
     # token's bytes, then the request (one frame less per step; the same compare)
     joined = len(single.token) if single is not None and answer is not None else 0
+    if bind is not None and (sessions is None or (joined and single.allows(fast_kind))):
+        bind(_exchanger(sock, single.token if joined else b"", copy_requests, idle))
+    pending: list | None = None
     while True:
-        try:
-            frames = sock.recv_multipart(copy=copy_requests)
-        except zmq.Again:
-            if idle is not None:
-                idle()
-            continue
+        if pending is not None:  # received by the fast path, its reply sent
+            frames, pending = pending, None
+        else:
+            try:
+                frames = sock.recv_multipart(copy=copy_requests)
+            except zmq.Again:
+                if idle is not None:
+                    idle()
+                continue
         session = None
         try:
             if len(frames) > max_frames:
@@ -201,6 +250,9 @@ def _loop(
             ):
                 head = frames[0]
                 out = answer(head if type(head) is bytes else head.bytes)
+                if type(out) is Pending:
+                    pending = out.frames
+                    continue
                 if out is not None:
                     _send_frames(sock, out)
                     continue

@@ -50,6 +50,17 @@ from btgym.strategy import FINISH, BrokerConfig, BTgymBaseStrategy, StepResult, 
 log = get_logger(__name__)
 
 
+class Handoff:
+    """What an ``inline`` hook (see :class:`EpisodeLoop`) returns for a request it
+    does not take: the loop switches out with it and :meth:`EpisodeLoop.advance`
+    (or ``_switch``) returns it to its caller instead of a decision."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+
 class EpisodeLoop:
     """One backtrader episode at a time over a trial source.
 
@@ -63,6 +74,12 @@ class EpisodeLoop:
         lazy_info: let the default strategy skip building the standard info dict in
             :meth:`advance` / :meth:`start` (the server ships record rows instead);
             :meth:`step` / :meth:`reset` build it on demand.
+
+    Attributes:
+        inline: ``None``, or ``inline(result)`` called at each decision inside the
+            episode (the process server's): it returns the next canonical action (the
+            episode goes on without switching out), ``None`` (switch out with the
+            decision, as usual) or a :class:`Handoff` (switch out with it).
     """
 
     def __init__(
@@ -84,6 +101,7 @@ class EpisodeLoop:
         self.strategy_class = strategy_class
         self.render_config = render
         self.lazy_info = lazy_info
+        self.inline: Any = None
         self.episode: Any = None
         self.strategy: BTgymBaseStrategy | None = None
         self.episode_count = 0
@@ -218,6 +236,13 @@ class EpisodeLoop:
 
     def emit(self, result: StepResult) -> Any:
         """Called by the strategy (inside the greenlet): hand out ``result``, get the action."""
+        inline = self.inline
+        if inline is not None:
+            got = inline(result)
+            if type(got) is tuple:  # the next action, taken without switching out
+                return got
+            if got is not None:  # a Handoff: the caller serves it, then switches back
+                return getcurrent().parent.switch(got)
         return getcurrent().parent.switch(result)
 
     def _switch(self, *args: Any) -> StepResult:
@@ -240,6 +265,8 @@ class EpisodeLoop:
                 f"the backtrader run ended after {n} bars, before the episode's last bar "
                 f"({len(self.episode.bars)} bars): the feed does not deliver every bar"
             )
+        if type(result) is Handoff:  # the episode goes on; its inline hook handed this out
+            return result
         self.last_obs = result.obs
         if result.terminated or result.truncated:
             self.state.to(ENDED)

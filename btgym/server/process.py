@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from btgym.comm import wire
-from btgym.comm.server import Reply, StopServing, serve
+from btgym.comm.server import Pending, Reply, StopServing, serve
 from btgym.comm.session import SERVER_LIMITS, CurveKeys, Session
 from btgym.comm.wire import Message
 from btgym.errors import ProtocolError
@@ -24,7 +24,7 @@ from btgym.log import get_logger
 from btgym.server import protocol as P
 from btgym.server.config import ServerConfig
 from btgym.server.contract import RUNNING, sample_request
-from btgym.server.loop import EpisodeLoop
+from btgym.server.loop import EpisodeLoop, Handoff
 from btgym.server.protocol import Command, RenderRequest, ReplyKind, ResetRequest, StepRequest
 from btgym.strategy import StepResult
 
@@ -74,6 +74,8 @@ class EpisodeServer:
         self._known: dict[bytes, Any] = {}
         self._decode_cache: dict = {}
         self._frame: P.StepFrame | None = None  # the episode's step frame layout
+        self._exchange: Callable | None = None  # the serve loop's (see bind)
+        self._inline_ok = False  # a step request is in flight (not a reset)
         self._table: dict[str, Callable[[Message], Reply]] = {
             Command.STEP.value: self._step,
             Command.RESET.value: self._reset,
@@ -120,7 +122,13 @@ class EpisodeServer:
                 self._known[head] = action
         elif loop.state.phase is not RUNNING:
             loop.state.require_running("step")
-        result = loop._switch(action)  # advance() without a second phase check
+        self._inline_ok = True
+        try:
+            result = loop._switch(action)  # advance() without a second phase check
+        finally:
+            self._inline_ok = False
+        if type(result) is Handoff:  # answered inline; the loop serves this request
+            return result.request
         frame = self._frame
         if result.info is None and frame is not None:
             s = loop.strategy
@@ -132,6 +140,37 @@ class EpisodeServer:
                 return [out]
         reply = obs_reply(loop, result)
         return wire.encode(reply.kind, reply.payload, reply.arrays)
+
+    def bind(self, exchange: Callable[[list], tuple[bytes | None, list]]) -> None:
+        """Take the serve loop's ``exchange`` (``serve(fast=...)``): from then on the
+        episode's decisions answer the step request in flight and take the next one
+        from inside the episode (:meth:`inline_step`), as the floor's backtrader does:
+        no switch back to the serve loop per step."""
+        self._exchange = exchange
+        self.loop.inline = self.inline_step
+
+    def inline_step(self, result: StepResult) -> Any:
+        """The loop's ``inline`` hook: reply to the step in flight with ``result`` (a
+        step frame) and return the next request's action if it is a step of a header
+        known in this episode; a :class:`~btgym.server.loop.Handoff` of any other
+        request (the serve loop checks and serves it); ``None`` when ``result`` needs
+        the serve loop (a reset's, a final, a custom-info decision)."""
+        frame = self._frame
+        if not self._inline_ok or result.info is not None or frame is None:
+            return None
+        if result.terminated or result.truncated:
+            return None
+        s = self.loop.strategy
+        out = frame.pack(
+            result.obs, s._row, s._rec_ints[-1], s.broker_message, s.done_reason,
+            s.bars_stepped,
+        )  # fmt: skip
+        if out is None:
+            return None
+        self.loop.last_obs = result.obs
+        head, frames = self._exchange([out])
+        action = self._known.get(head) if head is not None else None
+        return action if action is not None else Handoff(Pending(frames))
 
     def _reset(self, msg: Message) -> Reply:
         req = ResetRequest.from_message(msg)
@@ -215,7 +254,7 @@ def run_server(
             copy_requests=True,
             sessions=None if session_token is None else (Session(session_token, None, "owner"),),
             curve=curve,
-            fast=(_STEP, handler.fast_step),
+            fast=(_STEP, handler.fast_step, handler.bind),
         )
     finally:
         loop.close()

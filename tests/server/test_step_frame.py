@@ -126,6 +126,41 @@ def test_the_process_server_answers_a_step_with_one_frame(handles):
     (head,) = h.step_frames(1)
     received = h.client.request_one(head, "step", FRAME_TAG)
     assert len(received) == 1 and received[0].startswith(FRAME_TAG)
-    obs, reward, terminated, truncated, info = h.read_step(received)
+    obs, _reward, terminated, _truncated, info = h.read_step(received)
     assert info["step"] == 1 and info["action"] == {"asset": 1} and not terminated
     assert obs["raw"].shape == (10, 4) and obs["raw"].flags.writeable
+
+
+def test_requests_between_steps_are_served_inside_an_episode(handles):
+    """The process server answers steps from inside the episode (the loop's inline
+    hook): other requests arriving between steps (records, stats, a ping, an action
+    never sent before, garbage) are handed back to the serve loop and served, and the
+    episode goes on exactly as in-process."""
+    import zmq
+
+    runs = {}
+    for mode in ("process", "inprocess"):
+        h = handles(mode)
+        h.reset(seed=3)
+        infos = [h.step(1)[4], h.step(0)[4]]
+        assert len(h.records()["step"]) == 3
+        infos.append(h.step(2)[4])
+        assert h.get_stat() and h.ping() == {"active": True}
+        infos.append(h.step({"asset": 3})[4])  # a header the server has not seen yet
+        if mode == "process":  # garbage on a side socket of the owner's session
+            sock = zmq.Context.instance().socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RCVTIMEO, 5000)
+            sock.connect(h.endpoint)
+            try:
+                sock.send(h.client.token + b"\x00\xffgarbage")
+                assert wire.decode(sock.recv_multipart()).kind == "error"
+            finally:
+                sock.close()
+        infos += [h.step(0)[4], h.step(1)[4]]
+        runs[mode] = (infos, h.records())
+    (info_p, rec_p), (info_i, rec_i) = runs["process"], runs["inprocess"]
+    assert info_p == info_i and [i["step"] for i in info_p] == [1, 2, 3, 4, 5, 6]
+    assert set(rec_p) == set(rec_i)
+    for key in rec_p:
+        np.testing.assert_array_equal(rec_p[key], rec_i[key])
