@@ -67,7 +67,8 @@ def test_restart_keeps_the_address(transport):
             old = proc.pid
             os.kill(old, signal.SIGKILL)
             _err, took = timed(other.sample, DataServerDiedError)
-            assert took < 3.0  # ~0.7 s; 3 s as the fault matrix allows a loaded machine (the timeout is 10 s)
+            # ~0.7 s; 3 s as the fault matrix allows a loaded machine (the timeout is 10 s)
+            assert took < 3.0
             proc.restart()
             assert proc.endpoint.split("#")[0] == address.split("#")[0]
             assert len(other.sample()) > 0  # same session, same address, new pid
