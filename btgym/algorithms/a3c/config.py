@@ -26,8 +26,8 @@ class A3CConfig(TrainConfig):
             vector engine, 1 otherwise, as measured: on the vector engine, 2 workers x
             4 lanes reach the sine oracle's score ~1.4x sooner in wall time than 2 x 1
             (extra numpy lanes cost little); on backtrader servers (2 shared cores,
-            benchmarks/train_throughput.py) 2 x 1 does 1862 env steps per CPU second,
-            2 x 2 lanes 1580 (more per wall second, 2462 vs 1995, from twice the envs).
+            benchmarks/train_throughput.py) 2 x 1 does 2367 env steps per CPU second
+            and 4534 per wall second, 2 x 2 lanes 1881 and 2899.
         optimizer: ``"adam"`` or ``"rmsprop"`` (shared state, Hogwild).
         lr: default 5e-4 (shared Adam; rewards are normalised by default). On the sine
             benchmark 1e-4 (BTGym's default) left the policy near uniform after 50k steps.
