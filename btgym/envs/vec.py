@@ -28,6 +28,12 @@ step; its last observation and info are in ``info["final_obs"]`` /
 ``info["final_info"]``) or ``Disabled`` (reset ended envs with
 ``reset(options={"reset_mask": mask})``).
 
+``make_vec(n, servers=k)`` groups the envs instead: k server processes (about the
+number of cores) each host n / k episode loops (:mod:`btgym.server.group`) and answer
+one batched step request with one reply, so a vector step costs k round trips and
+no more processes than cores; the trajectories are the same. A failed group server
+names its envs (``env_indices``); the next ``reset()`` starts a new one.
+
 A failing env raises its own named error (``ServerDiedError``, the strategy's
 exception with the child's traceback...) with ``env_index`` set and the index in
 the message; after an error call ``reset()``: the failed env's server is restarted
@@ -47,6 +53,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space, create_empty_array, iterate
 
 from btgym.envs.base import BTgymEnv
+from btgym.envs.vec_groups import GroupIO, build_grouped, split
 from btgym.envs.vec_io import STANDARD_INFO, VecIO
 from btgym.envs.vector import EnvFns, make_env_fns
 from btgym.errors import BTgymError, ConfigError
@@ -65,12 +72,13 @@ def make_vec(
     autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     copy: bool = True,
     sb3: bool = False,
+    servers: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """Start one data server and ``n`` process-mode envs on it, as one ``VectorEnv``.
 
     Args:
-        n: number of envs (one backtrader server process each).
+        n: number of envs (one backtrader server process each, unless ``servers``).
         seed: one seed for everything: the shared data server's, and the first
             ``reset()``'s when it gets none (env ``i`` is seeded with ``seed + i``).
         env_class: ``BTgymEnv``, ``MultiDiscreteEnv`` or ``PortfolioEnv``.
@@ -79,6 +87,10 @@ def make_vec(
             themselves, overwritten by the next step).
         sb3: return a Stable-Baselines3 ``VecEnv``
             (:class:`btgym.integrations.sb3.SB3VecEnv`, same-step autoreset) instead.
+        servers: server processes (``None`` or ``n``: one per env). Fewer (about the
+            number of cores) group the envs: each process hosts ``n / servers``
+            episode loops and answers one batched step per vector step
+            (:mod:`btgym.server.group`).
         **kwargs: BTGym keywords for every env (``server`` must be ``"process"``) and
             ``render_mode``.
 
@@ -91,6 +103,8 @@ def make_vec(
             "(in-process envs: gymnasium.vector.SyncVectorEnv(btgym.make_env_fns(...)))"
         )
     kwargs["server"] = "process"
+    if servers is not None:
+        split(n, servers)  # checked before anything starts
     if sb3:
         autoreset_mode = AutoresetMode.SAME_STEP
     mode = _autoreset(autoreset_mode)
@@ -99,7 +113,7 @@ def make_vec(
     if render_mode is not None:
         fns[:] = [functools.partial(fn, render_mode=render_mode) for fn in fns]
     try:
-        venv = BTgymVectorEnv(fns, autoreset_mode=mode, copy=copy, seed=seed)
+        venv = BTgymVectorEnv(fns, autoreset_mode=mode, copy=copy, seed=seed, servers=servers)
     except BaseException:
         fns.close()
         raise
@@ -121,7 +135,7 @@ def _autoreset(mode: str | AutoresetMode) -> AutoresetMode:
         ) from None
 
 
-class BTgymVectorEnv(VecIO, gym.vector.VectorEnv):
+class BTgymVectorEnv(VecIO, GroupIO, gym.vector.VectorEnv):
     """n process-mode envs stepped concurrently from this process (see module doc).
 
     Args:
@@ -130,6 +144,8 @@ class BTgymVectorEnv(VecIO, gym.vector.VectorEnv):
         autoreset_mode: gymnasium's ``AutoresetMode``.
         copy: return copies of the observation buffers.
         seed: the first ``reset()``'s seed when it gets none.
+        servers: group the envs on this many server processes (``None``: one each;
+            see :func:`make_vec`).
 
     Attributes:
         poll: collect the replies with a ZeroMQ poller as they come, or ``False``
@@ -145,14 +161,19 @@ class BTgymVectorEnv(VecIO, gym.vector.VectorEnv):
         autoreset_mode: AutoresetMode = AutoresetMode.NEXT_STEP,
         copy: bool = True,
         seed: int | None = None,
+        servers: int | None = None,
     ) -> None:
         self._owner = env_fns if isinstance(env_fns, EnvFns) else None
         self.envs: list[BTgymEnv] = []
+        self._groups: list = []
         self._closed = False
         try:
-            for fn in env_fns:
-                env = fn()
-                self.envs.append(env)
+            if servers is not None and servers != len(env_fns):
+                self.envs, self._groups = build_grouped(env_fns, servers)
+            else:
+                for fn in env_fns:
+                    self.envs.append(fn())
+            for env in self.envs:
                 if getattr(env._handle, "mode", None) != "process":
                     raise ConfigError("BTgymVectorEnv needs process-mode envs (server='process')")
         except BaseException:
@@ -236,14 +257,18 @@ class BTgymVectorEnv(VecIO, gym.vector.VectorEnv):
                     frames[i] = self.envs[i]._handle.step_frames(per_env[i])
                 except Exception as exc:
                     raise _indexed(exc, i) from None
-        for i, f in frames.items():
+        grouped = bool(self._groups)
+        # grouped: one batch per group, collected before any reset uses the sockets
+        errors: list[tuple[int, BaseException]] = self._step_groups(frames) if grouped else []
+        if errors:  # before any autoreset (it would restart a failed group's server)
+            raise _indexed(errors[0][1], errors[0][0]) from None
+        for i, f in frames.items() if not grouped else ():
             try:
                 self.envs[i]._handle.send_frames(f)
             except Exception as exc:
                 self._drain([j for j in frames if j < i])
                 raise _indexed(exc, i) from None
         infos: dict[str, Any] = {}
-        errors: list[tuple[int, BaseException]] = []
         if resetting is not None and resetting.any():  # while the others compute
             for i in np.flatnonzero(resetting):
                 try:
@@ -254,7 +279,8 @@ class BTgymVectorEnv(VecIO, gym.vector.VectorEnv):
                 if self._payloads[i].get("info") is not None:
                     infos = self._add_info(infos, info, int(i))
             self._rewards[resetting] = 0.0
-        errors += self._collect(list(frames))
+        if not grouped:
+            errors += self._collect(list(frames))
         if errors:
             i, exc = errors[0]
             raise _indexed(exc, i) from None
@@ -294,6 +320,7 @@ class BTgymVectorEnv(VecIO, gym.vector.VectorEnv):
         for env in self.envs:
             with contextlib.suppress(Exception):
                 env.close()
+        self._close_groups()
         owner, self._owner = self._owner, None
         if owner is not None:
             owner.close()

@@ -359,3 +359,85 @@ class StepFrame:
         if not 0 < code < len(DONE_REASONS):
             raise ProtocolError(f"step frame with an unknown done code {code}")
         return {"done_reason": DONE_REASONS[code], "bars_stepped": bars}
+
+
+# --------------------------------------------------------------------------- groups
+#: first bytes of a group server's batched step request and of its reply's first
+#: frame (see :mod:`btgym.server.group`); never a JSON header nor a step frame.
+GROUP_TAG = b"\x00btgym\x02\x00"
+_U32 = struct.Struct("<I")
+_PAIR = struct.Struct("<II")
+
+
+def pack_batch(items: Sequence[tuple[int, bytes]]) -> bytes:
+    """One frame of a group's batched step: ``(env, step request head)`` pairs (each
+    head a step request's cached header, as a one-env server takes it)."""
+    parts = [GROUP_TAG, _U32.pack(len(items))]
+    parts += [_PAIR.pack(j, len(head)) for j, head in items]
+    parts += [head for _, head in items]
+    return b"".join(parts)
+
+
+def _pairs(frame: bytes, limit: int) -> tuple[list[tuple[int, int]], int]:
+    """``[(env, length)]`` of a batch frame and the offset after its table."""
+    off = len(GROUP_TAG)
+    if len(frame) < off + _U32.size:
+        raise ProtocolError("group frame too short")
+    (count,) = _U32.unpack_from(frame, off)
+    off += _U32.size
+    if count > limit or len(frame) < off + count * _PAIR.size:
+        raise ProtocolError(f"group frame of {count} entries (at most {limit})")
+    pairs = [_PAIR.unpack_from(frame, off + k * _PAIR.size) for k in range(count)]
+    for j, _ in pairs:
+        if j >= limit:
+            raise ProtocolError(f"group frame names env {j} of {limit}")
+    return pairs, off + count * _PAIR.size
+
+
+def unpack_batch(frame: bytes, n_envs: int) -> list[tuple[int, bytes]]:
+    """Inverse of :func:`pack_batch` (``n_envs``: the group's size).
+
+    Raises:
+        ProtocolError: not a batch of this group (sizes, indices, repeated env).
+    """
+    pairs, off = _pairs(frame, n_envs)
+    if len({j for j, _ in pairs}) != len(pairs):
+        raise ProtocolError("group frame names an env twice")
+    out = []
+    for j, size in pairs:
+        out.append((j, frame[off : off + size]))
+        off += size
+    if off != len(frame):
+        raise ProtocolError(f"group frame of {len(frame)} bytes, its table says {off}")
+    return out
+
+
+def pack_batch_reply(replies: Sequence[tuple[int, list]]) -> list:
+    """The frames of a group's reply: a table frame (env, frame count), then each
+    env's reply frames (a step frame, an ``obs`` message or an ``error``)."""
+    head = [GROUP_TAG, _U32.pack(len(replies))]
+    head += [_PAIR.pack(j, len(frames)) for j, frames in replies]
+    out: list = [b"".join(head)]
+    for _, frames in replies:
+        out += frames
+    return out
+
+
+def unpack_batch_reply(received: Sequence[Any], n_envs: int) -> list[tuple[int, list]]:
+    """``[(env, reply frames)]`` of :func:`pack_batch_reply`'s frames.
+
+    Raises:
+        ProtocolError: not a group reply, or its table does not match its frames.
+    """
+    first = received[0] if received else b""
+    first = first if isinstance(first, bytes) else bytes(first)
+    if not first.startswith(GROUP_TAG):
+        raise ProtocolError("expected a group reply")
+    pairs, off = _pairs(first, n_envs)
+    if off != len(first) or sum(c for _, c in pairs) != len(received) - 1:
+        raise ProtocolError("group reply's table does not match its frames")
+    out, k = [], 1
+    for j, count in pairs:
+        out.append((j, list(received[k : k + count])))
+        k += count
+    return out

@@ -1,0 +1,126 @@
+"""Grouped servers for :class:`btgym.envs.vec.BTgymVectorEnv` (``make_vec(n, servers=k)``).
+
+:func:`build_grouped` builds the n envs as parent-side ``BTgymEnv`` shells whose
+handles are :class:`~btgym.server.group_handle.MemberHandle` s of k group servers
+(:mod:`btgym.server.group`: m = n/k episode loops per process); :class:`GroupIO`
+steps them with one batched request and one reply per group, read into the vector
+env's buffers by the same readers as one-env servers' replies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from btgym.errors import ConfigError
+from btgym.log import get_logger
+from btgym.server.group_handle import GroupProcess, MemberHandle
+
+log = get_logger(__name__)
+
+
+def split(n: int, servers: int) -> list[int]:
+    """Group sizes: ``n`` envs over ``servers`` groups, as even as can be."""
+    if not isinstance(servers, int) or isinstance(servers, bool) or not 1 <= servers <= n:
+        raise ConfigError(f"servers must be an int in 1..{n} (the number of envs), got {servers!r}")
+    q, r = divmod(n, servers)
+    return [q + (1 if g < r else 0) for g in range(servers)]
+
+
+def build_grouped(env_fns: Sequence[Any], servers: int) -> tuple[list, list[GroupProcess]]:
+    """Call ``env_fns`` with each env's server handle a member of a group server.
+
+    The thunks build ordinary env shells; only the handle their setup starts is
+    swapped (``btgym.envs.wiring.make_handle``, for the duration of the call) for a
+    member of the group (started by the group's first env, with its configs).
+    On an error, what was started is stopped and the error raised.
+    """
+    from btgym.envs import wiring
+
+    sizes = split(len(env_fns), servers)
+    owner = [(g, j) for g, size in enumerate(sizes) for j in range(size)]
+    firsts = [sum(sizes[:g]) for g in range(len(sizes))]
+    groups: list[GroupProcess | None] = [None] * len(sizes)
+    envs: list = []
+    slot: list[tuple[int, int]] = []
+
+    def member(mode: Any = None, **kw: Any) -> MemberHandle:
+        g, j = slot[0]
+        if mode not in (None, "process"):
+            raise ConfigError(f"grouped servers need process-mode envs, got {mode!r}")
+        if groups[g] is None:
+            groups[g] = GroupProcess(sizes[g], firsts[g], kw)
+        args = (kw["data_source"], kw["strategy"], kw["broker"], kw["server"], kw["render"])
+        return MemberHandle(groups[g], j, *args, kw["strategy_class"])
+
+    saved = wiring.make_handle
+    wiring.make_handle = member
+    try:
+        for i, fn in enumerate(env_fns):
+            slot[:] = [owner[i]]
+            envs.append(fn())
+    except BaseException:
+        for env in envs:
+            with contextlib.suppress(Exception):
+                env.close()
+        for group in groups:
+            if group is not None:
+                group.close()
+        raise
+    finally:
+        wiring.make_handle = saved
+    return envs, [g for g in groups if g is not None]
+
+
+class GroupIO:
+    """Mixin of :class:`~btgym.envs.vec.BTgymVectorEnv` with grouped servers: one
+    batched step request and one reply per group. Uses ``envs``, ``_groups``,
+    ``_rows``, ``_rewards`` and the :class:`~btgym.envs.vec_io.VecIO` readers."""
+
+    envs: list
+    _groups: list[GroupProcess]
+
+    def _step_groups(self, frames: dict[int, list]) -> list[tuple[int, BaseException]]:
+        """Send each group its envs' step requests, then collect every group's reply
+        into the buffers; errors by env index (a failed group: its first stepped env)."""
+        errors: list[tuple[int, BaseException]] = []
+        batches: dict[int, list[tuple[int, bytes]]] = {}
+        for i, f in frames.items():
+            handle = self.envs[i]._handle
+            batches.setdefault(id(handle.group), []).append((handle.index, f[0]))
+        sent: list[GroupProcess] = []
+        for group in self._groups:
+            items = batches.get(id(group))
+            if not items:
+                continue
+            try:
+                group.send(items)
+            except Exception as exc:
+                errors.append((group.first + items[0][0], exc))
+                continue
+            sent.append(group)
+        deadline = time.monotonic() + max((g.server_config.timeout for g in sent), default=0)
+        rows, rewards = self._rows, self._rewards
+        for group in sent:
+            try:
+                replies = group.collect(deadline)
+            except Exception as exc:
+                errors.append((group.first + batches[id(group)][0][0], exc))
+                continue
+            for j, received in replies:
+                i = group.first + j
+                try:
+                    if not self._fast_read(i, received):  # type: ignore[attr-defined]
+                        self._slow_read(i, received)  # type: ignore[attr-defined]
+                except Exception as exc:
+                    errors.append((i, exc))
+                    continue
+                rewards[i] = rows[i, 0]
+        return errors
+
+    def _close_groups(self) -> None:
+        for group in self._groups:
+            with contextlib.suppress(Exception):
+                group.close()
