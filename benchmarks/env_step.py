@@ -8,12 +8,16 @@ Prints a table and writes ``benchmarks/results/env_step.json``:
 - the CPU split: µs of CPU per step in the env's process and in its servers;
 - total steps/s of n = 1, 2, 4, 8 process-mode envs on one data server, stepped by
   ``btgym.make_vec`` (one process, a ZeroMQ poller) and by gymnasium's
-  ``AsyncVectorEnv`` (a worker per env), beside n × one env;
+  ``AsyncVectorEnv`` (a worker per env), beside n × one env, and by
+  ``btgym.make_vec(n, servers=2)`` / ``servers=1`` (grouped servers: each process
+  hosts n / servers envs and answers one batched step per vector step);
 - aggregate steps/s of 1, 2, 4 envs sharing one data server (AsyncVectorEnv, in-process);
 - the floor (empty backtrader strategy, one ZeroMQ round trip per bar from a child)
   and backtrader alone (same window work, no env, no IPC), and btgym's ratios to them.
 
-Usage: ``python benchmarks/env_step.py [--quick] [--data-dir DIR]``.
+Usage: ``python benchmarks/env_step.py [--quick] [--data-dir DIR] [--vector-only]``
+(``--vector-only``: the vector rows and one env only, written to
+``benchmarks/results/env_step_vector.json``).
 """
 
 from __future__ import annotations
@@ -199,8 +203,9 @@ def open_vector(kind: str, n: int, data_dir: Path) -> tuple:
     Returns ``(venv, close)``."""
     import gymnasium as gym
 
-    if kind == "make_vec":
-        venv = btgym.make_vec(n, seed=0, **env_kwargs(data_dir))
+    if kind.startswith("make_vec"):
+        servers = GROUPED.get(kind)
+        venv = btgym.make_vec(n, seed=0, servers=servers, **env_kwargs(data_dir))
         venv.reset(seed=0)
         return venv, venv.close
     fns = btgym.make_env_fns(n, seed=0, server="process", **env_kwargs(data_dir))
@@ -256,6 +261,82 @@ def _vector_worker_steps(n: int, data_dir: Path, seconds: float, mode: str) -> f
         fns.close()
 
 
+def vector_rows(one_env, args: argparse.Namespace, seconds: float, take, samples: dict) -> dict:
+    """The vector rows: make_vec (one server per env, and grouped), AsyncVectorEnv
+    and one env, alternating per n in the same rounds (best kept)."""
+    vector: dict = {"make_vec": {}, "async": {}, "one_env": {}}
+    vector.update({kind: {} for kind in GROUPED})
+    for n in VECTOR_NS:
+        kinds = ["make_vec", *(k for k, s in GROUPED.items() if s < n), "async"]
+        opened = {k: open_vector(k, n, args.data_dir) for k in kinds}
+        try:
+            for _ in range(args.rounds):
+                for agent in ("hold", "random"):
+                    for kind, (venv, _) in opened.items():
+                        take(f"{kind}_{n}_{agent}", vector_measure(venv, n, agent, seconds))
+                    take(f"one_{n}_{agent}", measure(one_env, agent, seconds))
+        finally:
+            for _, close in opened.values():
+                close()
+        for agent in ("hold", "random"):
+            for kind in [*kinds, "one"]:
+                m = best(samples[f"{kind}_{n}_{agent}"])
+                vector["one_env" if kind == "one" else kind].setdefault(agent, {})[str(n)] = m
+            print(
+                f"n={n} {agent}: "
+                + ", ".join(f"{k} {vector[k][agent][str(n)]['steps_s']:,.0f}" for k in kinds)
+                + f", one env {vector['one_env'][agent][str(n)]['steps_s']:,.0f} steps/s",
+                flush=True,
+            )
+    return vector
+
+
+def vector_ratios(vec: dict) -> dict[str, float]:
+    """make_vec(4) (one server per env, and grouped) vs one env and AsyncVectorEnv(4)."""
+    out = {}
+    for agent in ("hold", "random"):
+        one = vec["one_env"][agent]["4"]["steps_s"]  # measured alternating with make_vec(4)
+        av = vec["async"][agent]["4"]["steps_s"]
+        for kind in ("make_vec", *GROUPED):
+            rate = vec[kind][agent]["4"]["steps_s"]
+            name = "make_vec4" if kind == "make_vec" else f"make_vec4_{kind[9:]}"
+            out[f"{name}_vs_one_process_{agent}"] = rate / one
+            out[f"{name}_vs_async4_{agent}"] = rate / av
+    return out
+
+
+def vector_table(r: dict) -> str:
+    """The grouped rows: total steps/s (CPU µs per env step, this process / children)."""
+    vec = r["vector"]
+    lines = [
+        "| n | agent | make_vec | servers=2 | servers=1 | AsyncVectorEnv | one env |",
+        "|--:|-------|---------:|----------:|----------:|---------------:|--------:|",
+    ]
+
+    def cell(d: dict | None) -> str:
+        if d is None:
+            return "–"
+        return f"{d['steps_s']:,.0f} ({d['parent_us']:.0f} / {d['child_us']:.0f})"
+
+    for agent in ("hold", "random"):
+        for n in vec["make_vec"][agent]:
+            row = [cell(vec[k][agent].get(n)) for k in ("make_vec", *GROUPED, "async")]
+            one = cell(vec["one_env"][agent][n])
+            lines.append(f"| {n} | {agent} | " + " | ".join(row) + f" | {one} |")
+    ratios = r["ratios"]
+    lines.append("")
+    lines.append(
+        "make_vec(4) vs one env / vs AsyncVectorEnv(4): "
+        + "; ".join(
+            f"{name} {agent} {ratios[f'{name}_vs_one_process_{agent}']:.2f}× / "
+            f"{ratios[f'{name}_vs_async4_{agent}']:.2f}×"
+            for name in ("make_vec4", "make_vec4_servers2", "make_vec4_servers1")
+            for agent in ("hold", "random")
+        )
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -266,6 +347,7 @@ def main() -> None:
         help="folder with DAT_ASCII_EURUSD_M1_201701.csv (default: the bundled tests/data)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (best kept)")
+    parser.add_argument("--vector-only", action="store_true", help="only the vector rows")
     args = parser.parse_args()
     seconds, n_resets, n_bars = (0.5, 10, 1_000) if args.quick else (2.0, 40, 5_000)
 
@@ -279,7 +361,7 @@ def main() -> None:
     # references and single envs, alternating rounds (best kept)
     envs = {m: btgym.BTgymEnv(server=m, **env_kwargs(args.data_dir)) for m in MODES}
     try:
-        for _ in range(args.rounds):
+        for _ in range(0 if args.vector_only else args.rounds):
             take("floor", references.floor_split(n_bars, data_dir=args.data_dir))
             take("floor_trading", references.floor_split(n_bars, True, args.data_dir))
             take("backtrader_alone", references.backtrader_alone_split(bars))
@@ -287,29 +369,20 @@ def main() -> None:
             for mode, env in envs.items():
                 for agent in ("hold", "random"):
                     take(f"{mode}_{agent}", measure(env, agent, seconds))
-        # the vector rows: make_vec, AsyncVectorEnv and one env, alternating per n
-        vector: dict = {"make_vec": {}, "async": {}, "one_env": {}}
-        for n in VECTOR_NS:
-            opened = {k: open_vector(k, n, args.data_dir) for k in ("make_vec", "async")}
-            try:
-                for _ in range(args.rounds):
-                    for agent in ("hold", "random"):
-                        for kind, (venv, _) in opened.items():
-                            take(f"{kind}_{n}_{agent}", vector_measure(venv, n, agent, seconds))
-                        take(f"one_{n}_{agent}", measure(envs["process"], agent, seconds))
-            finally:
-                for _, close in opened.values():
-                    close()
-            for agent in ("hold", "random"):
-                for kind, key in (("make_vec", "make_vec"), ("async", "async"), ("one", "one_env")):
-                    m = best(samples[f"{kind}_{n}_{agent}"])
-                    vector[key].setdefault(agent, {})[str(n)] = m
-                print(
-                    f"n={n} {agent}: make_vec {vector['make_vec'][agent][str(n)]['steps_s']:,.0f}"
-                    f", async {vector['async'][agent][str(n)]['steps_s']:,.0f}, one env "
-                    f"{vector['one_env'][agent][str(n)]['steps_s']:,.0f} steps/s",
-                    flush=True,
-                )
+        if args.vector_only:
+            vector = vector_rows(envs["process"], args, seconds, take, samples)
+            result = {
+                "date": date.today().isoformat(),
+                "machine": _machine(),
+                "load_average": {"start": load_start, "end": os.getloadavg()},
+                "quick": args.quick,
+                "vector": vector,
+            }
+            result["ratios"] = vector_ratios(vector)
+            VECTOR_RESULTS.write_text(json.dumps(result, indent=2))
+            print(vector_table(result))
+            return
+        vector = vector_rows(envs["process"], args, seconds, take, samples)
     finally:
         for env in envs.values():
             env.close()
@@ -371,6 +444,9 @@ def main() -> None:
 
 #: n of the vector rows
 VECTOR_NS = (1, 2, 4, 8)
+#: the grouped make_vec rows: kind → servers (measured for n > servers)
+GROUPED = {"make_vec_servers2": 2, "make_vec_servers1": 1}
+VECTOR_RESULTS = RESULTS.parent / "env_step_vector.json"
 MODES = ("process", "inprocess")
 REFERENCES = ("floor", "floor_trading", "backtrader_alone", "backtrader_alone_trading")
 
@@ -459,6 +535,7 @@ def ratios(r: dict) -> dict[str, float]:
         one = vec["one_env"][agent]["4"]["steps_s"]  # measured alternating with make_vec(4)
         out[f"make_vec4_vs_one_process_{agent}"] = mv["4"]["steps_s"] / one
         out[f"make_vec4_vs_async4_{agent}"] = mv["4"]["steps_s"] / av["4"]["steps_s"]
+    out.update(vector_ratios(vec))
     return out
 
 
@@ -573,6 +650,11 @@ def table(r: dict) -> str:
         f"{ratios['make_vec4_vs_one_process_random']:.2f}×; vs AsyncVectorEnv(4): hold "
         f"{ratios['make_vec4_vs_async4_hold']:.2f}×, random "
         f"{ratios['make_vec4_vs_async4_random']:.2f}×",
+        "",
+        "grouped servers (make_vec(n, servers=k): n / k envs per server process):",
+        "",
+        vector_table(r),
+        "",
         "envs sharing one data server (AsyncVectorEnv, in-process servers): "
         + ", ".join(
             f"{k.split('_')[0]} → {v:,.0f} steps/s" for k, v in r["shared_data_server"].items()
