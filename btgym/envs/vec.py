@@ -73,6 +73,7 @@ def make_vec(
     copy: bool = True,
     sb3: bool = False,
     servers: int | None = None,
+    local_envs: int = 0,
     **kwargs: Any,
 ) -> Any:
     """Start one data server and ``n`` process-mode envs on it, as one ``VectorEnv``.
@@ -91,6 +92,9 @@ def make_vec(
             number of cores) group the envs: each process hosts ``n / servers``
             episode loops and answers one batched step per vector step
             (:mod:`btgym.server.group`).
+        local_envs: host this many envs (the last ones) in this process, stepped
+            while the servers compute theirs (``servers`` then counts the processes
+            for the others, one each by default).
         **kwargs: BTGym keywords for every env (``server`` must be ``"process"``) and
             ``render_mode``.
 
@@ -103,8 +107,10 @@ def make_vec(
             "(in-process envs: gymnasium.vector.SyncVectorEnv(btgym.make_env_fns(...)))"
         )
     kwargs["server"] = "process"
+    if local_envs and servers is None:
+        servers = n - local_envs
     if servers is not None:
-        split(n, servers)  # checked before anything starts
+        split(n, servers, local_envs)  # checked before anything starts
     if sb3:
         autoreset_mode = AutoresetMode.SAME_STEP
     mode = _autoreset(autoreset_mode)
@@ -113,7 +119,9 @@ def make_vec(
     if render_mode is not None:
         fns[:] = [functools.partial(fn, render_mode=render_mode) for fn in fns]
     try:
-        venv = BTgymVectorEnv(fns, autoreset_mode=mode, copy=copy, seed=seed, servers=servers)
+        venv = BTgymVectorEnv(
+            fns, autoreset_mode=mode, copy=copy, seed=seed, servers=servers, local_envs=local_envs
+        )
     except BaseException:
         fns.close()
         raise
@@ -146,6 +154,7 @@ class BTgymVectorEnv(VecIO, GroupIO, gym.vector.VectorEnv):
         seed: the first ``reset()``'s seed when it gets none.
         servers: group the envs on this many server processes (``None``: one each;
             see :func:`make_vec`).
+        local_envs: envs hosted in this process (see :func:`make_vec`).
 
     Attributes:
         poll: collect the replies with a ZeroMQ poller as they come, or ``False``
@@ -162,14 +171,17 @@ class BTgymVectorEnv(VecIO, GroupIO, gym.vector.VectorEnv):
         copy: bool = True,
         seed: int | None = None,
         servers: int | None = None,
+        local_envs: int = 0,
     ) -> None:
         self._owner = env_fns if isinstance(env_fns, EnvFns) else None
         self.envs: list[BTgymEnv] = []
         self._groups: list = []
         self._closed = False
         try:
-            if servers is not None and servers != len(env_fns):
-                self.envs, self._groups = build_grouped(env_fns, servers)
+            if local_envs or (servers is not None and servers != len(env_fns)):
+                n_served = len(env_fns) - local_envs
+                k = n_served if servers is None else servers
+                self.envs, self._groups = build_grouped(env_fns, k, local_envs)
             else:
                 for fn in env_fns:
                     self.envs.append(fn())

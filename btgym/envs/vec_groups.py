@@ -16,21 +16,32 @@ from typing import Any
 
 from btgym.errors import ConfigError
 from btgym.log import get_logger
-from btgym.server.group_handle import GroupProcess, MemberHandle
+from btgym.server.group_handle import GroupProcess, LocalGroup, MemberHandle
 
 log = get_logger(__name__)
 
 
-def split(n: int, servers: int) -> list[int]:
-    """Group sizes: ``n`` envs over ``servers`` groups, as even as can be."""
-    if not isinstance(servers, int) or isinstance(servers, bool) or not 1 <= servers <= n:
-        raise ConfigError(f"servers must be an int in 1..{n} (the number of envs), got {servers!r}")
-    q, r = divmod(n, servers)
+def _count(value: Any, low: int, high: int, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{what} must be an int in {low}..{high}, got {value!r}")
+    return value
+
+
+def split(n: int, servers: int, local: int = 0) -> list[int]:
+    """Server group sizes: the ``n - local`` envs not hosted here over ``servers``
+    processes, as even as can be."""
+    rest = n - _count(local, 0, n, "local_envs")
+    _count(servers, 1 if rest else 0, rest, f"servers (with {rest} envs to serve)")
+    if not servers:
+        return []
+    q, r = divmod(rest, servers)
     return [q + (1 if g < r else 0) for g in range(servers)]
 
 
-def build_grouped(env_fns: Sequence[Any], servers: int) -> tuple[list, list[GroupProcess]]:
-    """Call ``env_fns`` with each env's server handle a member of a group server.
+def build_grouped(env_fns: Sequence[Any], servers: int, local: int = 0) -> tuple[list, list]:
+    """Call ``env_fns`` with each env's server handle a member of a group server (the
+    last ``local`` envs: of a :class:`~btgym.server.group_handle.LocalGroup`, in this
+    process).
 
     The thunks build ordinary env shells; only the handle their setup starts is
     swapped (``btgym.envs.wiring.make_handle``, for the duration of the call) for a
@@ -39,10 +50,11 @@ def build_grouped(env_fns: Sequence[Any], servers: int) -> tuple[list, list[Grou
     """
     from btgym.envs import wiring
 
-    sizes = split(len(env_fns), servers)
+    sizes = split(len(env_fns), servers, local) + ([local] if local else [])
+    kinds = [GroupProcess] * (len(sizes) - (1 if local else 0)) + ([LocalGroup] if local else [])
     owner = [(g, j) for g, size in enumerate(sizes) for j in range(size)]
     firsts = [sum(sizes[:g]) for g in range(len(sizes))]
-    groups: list[GroupProcess | None] = [None] * len(sizes)
+    groups: list[Any] = [None] * len(sizes)
     envs: list = []
     slot: list[tuple[int, int]] = []
 
@@ -51,7 +63,7 @@ def build_grouped(env_fns: Sequence[Any], servers: int) -> tuple[list, list[Grou
         if mode not in (None, "process"):
             raise ConfigError(f"grouped servers need process-mode envs, got {mode!r}")
         if groups[g] is None:
-            groups[g] = GroupProcess(sizes[g], firsts[g], kw)
+            groups[g] = kinds[g](sizes[g], firsts[g], kw)
         args = (kw["data_source"], kw["strategy"], kw["broker"], kw["server"], kw["render"])
         return MemberHandle(groups[g], j, *args, kw["strategy_class"])
 
@@ -76,7 +88,8 @@ def build_grouped(env_fns: Sequence[Any], servers: int) -> tuple[list, list[Grou
 
 class GroupIO:
     """Mixin of :class:`~btgym.envs.vec.BTgymVectorEnv` with grouped servers: one
-    batched step request and one reply per group. Uses ``envs``, ``_groups``,
+    batched step request and one reply per group (a local group is stepped after the
+    servers got theirs, while they compute). Uses ``envs``, ``_groups``,
     ``_rows``, ``_rewards`` and the :class:`~btgym.envs.vec_io.VecIO` readers."""
 
     envs: list
@@ -90,7 +103,7 @@ class GroupIO:
         for i, f in frames.items():
             handle = self.envs[i]._handle
             batches.setdefault(id(handle.group), []).append((handle.index, f[0]))
-        sent: list[GroupProcess] = []
+        sent: list = []
         for group in self._groups:
             items = batches.get(id(group))
             if not items:
@@ -103,7 +116,8 @@ class GroupIO:
             sent.append(group)
         deadline = time.monotonic() + max((g.server_config.timeout for g in sent), default=0)
         rows, rewards = self._rows, self._rewards
-        for group in sent:
+        local = [g for g in sent if g.child is None]  # stepped here, while the servers run
+        for group in local + [g for g in sent if g.child is not None]:
             try:
                 replies = group.collect(deadline)
             except Exception as exc:

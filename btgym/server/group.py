@@ -83,6 +83,20 @@ class GroupServer:
         return P.pack_batch_reply(replies)
 
 
+def make_loops(
+    loops: list, closers: list, size: int, data_source: Any, strategy: Any, broker: Any,
+    strategy_class: type, render: Any, data_timeout: float,
+) -> None:  # fmt: skip
+    """Append ``size`` loops (lazy info, as a one-env server's), each with its own trial
+    source, to ``loops``, and each source's ``close`` to ``closers`` (the caller
+    closes what was made, also when this raises)."""
+    for _ in range(size):
+        source, close_source = make_source(data_source, data_timeout)
+        if close_source is not None:
+            closers.append(close_source)
+        loops.append(EpisodeLoop(source, strategy, broker, strategy_class, render, lazy_info=True))
+
+
 def run_group(
     ready: Callable[[str], None],
     *,
@@ -101,13 +115,8 @@ def run_group(
     loops: list[EpisodeLoop] = []
     closers: list[Callable[[], None]] = []
     try:
-        for _ in range(size):
-            source, close_source = make_source(data_source, server.data_timeout)
-            if close_source is not None:
-                closers.append(close_source)
-            loops.append(
-                EpisodeLoop(source, strategy, broker, strategy_class, render, lazy_info=True)
-            )
+        make_loops(loops, closers, size, data_source, strategy, broker, strategy_class, render,
+                   server.data_timeout)  # fmt: skip
         handler = GroupServer(loops, SERVER_LIMITS.max_header)
         serve(
             handler,

@@ -13,19 +13,21 @@ them lose their episode); the next ``reset()`` of any of them starts a new one.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from btgym.comm import wire
 from btgym.comm.client import ReqClient
 from btgym.comm.process import ChildProcess
-from btgym.comm.session import CurveKeys, new_token
+from btgym.comm.session import SERVER_LIMITS, CurveKeys, new_token
 from btgym.errors import CommError, ProtocolError, ServerDiedError, ServerTimeoutError
 from btgym.log import get_logger, level_from
 from btgym.server import protocol as P
 from btgym.server.config import ServerConfig
 from btgym.server.contract import BROKEN, CLOSED, IDLE
-from btgym.server.group import ENV, run_group
+from btgym.server.group import ENV, GroupServer, make_loops, run_group
 from btgym.server.process_handle import ProcessHandle, _shutdown
 
 log = get_logger(__name__)
@@ -139,6 +141,106 @@ class GroupProcess:
     def close(self) -> None:
         """Stop the server: ``stop``, then terminate, then kill (idempotent)."""
         self._finalizer()
+
+
+class LocalGroup:
+    """A group hosted in this process: the same :class:`~btgym.server.group.GroupServer`
+    (one :class:`~btgym.server.process.EpisodeServer` per loop, lazy info, step frames),
+    called directly instead of over a socket; requests and replies still go through the
+    wire codec, so its envs behave as a group server's. :meth:`collect` computes the
+    batch: the vector env calls it after sending the servers theirs, so this process
+    steps its envs while the servers step theirs.
+
+    Args: as :class:`GroupProcess`.
+    """
+
+    def __init__(self, size: int, first: int, configs: Mapping[str, Any]) -> None:
+        self.size, self.first = int(size), int(first)
+        self.server_config: ServerConfig = configs["server"]
+        self.members: list[MemberHandle] = []
+        self.child = None
+        self.broken = False
+        self._batch: bytes | None = None
+        self._closers: list = []
+        self._loops: list = []
+        try:
+            make_loops(
+                self._loops, self._closers, self.size, configs["data_source"],
+                configs["strategy"], configs["broker"], configs["strategy_class"],
+                configs["render"], self.server_config.data_timeout,
+            )  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
+        self.server: GroupServer | None = GroupServer(self._loops, SERVER_LIMITS.max_header)
+        self.client = _LocalClient(self)
+
+    @property
+    def indices(self) -> list[int]:
+        return list(range(self.first, self.first + self.size))
+
+    def alive(self) -> bool:
+        return self.server is not None
+
+    def revive(self, caller: MemberHandle | None = None) -> None:
+        return None
+
+    def failed(self, exc: BaseException) -> BaseException:
+        return exc
+
+    def send(self, items: Sequence[tuple[int, bytes]]) -> None:
+        self._batch = P.pack_batch(items)
+
+    def collect(self, deadline: float) -> list[tuple[int, list]]:
+        batch, self._batch = self._batch, None
+        if batch is None or self.server is None:
+            raise ProtocolError(f"the local group of envs {self.indices} has no batch to step")
+        return P.unpack_batch_reply(self.server.fast_batch(batch), self.size)
+
+    def close(self) -> None:
+        """Close the loops and their trial sources (idempotent)."""
+        self.server = None
+        loops, self._loops = self._loops, []
+        for loop in loops:
+            with contextlib.suppress(Exception):
+                loop.close()
+        closers, self._closers = self._closers, []
+        for close in closers:
+            with contextlib.suppress(Exception):
+                close()
+
+
+class _LocalClient:
+    """:class:`LocalGroup`'s client: a request encoded, decoded and answered by the
+    group's handler, its reply (or error, with the traceback) encoded and decoded."""
+
+    def __init__(self, group: LocalGroup) -> None:
+        self.group = group
+        self.timeout = float(group.server_config.timeout)
+        self._cache: dict = {}
+
+    def request(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        server = self.group.server
+        if server is None:
+            raise ServerDiedError(f"the local group of envs {self.group.indices} is closed")
+        try:
+            reply = server(wire.decode(wire.encode(kind, payload, arrays), self._cache))
+            frames = wire.encode(reply.kind, reply.payload, reply.arrays)
+        except Exception as exc:
+            log.error(f"local group: {kind} failed: {type(exc).__name__}: {exc}")
+            frames = wire.error_message(exc, where=f"btgym local group {kind}")
+        return self.decode_reply(frames)
+
+    def decode_reply(self, received: list) -> Any:
+        msg = wire.decode(received, self._cache)
+        wire.raise_remote(msg, context="btgym local group")
+        return msg
 
 
 class _MemberChild:

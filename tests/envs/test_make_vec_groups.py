@@ -27,10 +27,12 @@ class RaisingInPosition(BTgymBaseStrategy):
         return super().get_reward()
 
 
-def _run(n, servers, mode, seed, steps=N_STEPS):
+def _run(n, servers, mode, seed, local=0, steps=N_STEPS):
     """Trajectory of make_vec(n, servers=) under random actions (the same per seed)."""
     actions = np.random.default_rng(7).integers(4, size=(steps, n))
-    venv = btgym.make_vec(n, seed=seed, servers=servers, autoreset_mode=mode, **env_kwargs())
+    venv = btgym.make_vec(
+        n, seed=seed, servers=servers, local_envs=local, autoreset_mode=mode, **env_kwargs()
+    )
     try:
         obs, info = venv.reset(seed=seed)
         out = [(obs, None, None, None, info)]
@@ -56,13 +58,19 @@ def _assert_same(a, b):
 
 
 @pytest.mark.parametrize(
-    ("n", "servers", "mode"),
-    [(4, 2, "NextStep"), (3, 2, "SameStep"), (2, 1, "NextStep")],
-    ids=["4-on-2-next", "3-on-2-same", "2-on-1-next"],
+    ("n", "servers", "local", "mode"),
+    [
+        (4, 2, 0, "NextStep"),
+        (3, 2, 0, "SameStep"),
+        (2, 1, 0, "NextStep"),
+        (4, 1, 2, "NextStep"),
+        (2, 0, 2, "SameStep"),
+    ],
+    ids=["4-on-2-next", "3-on-2-same", "2-on-1-next", "4-on-1+2-here", "2-here-same"],
 )
-def test_trajectories_equal_one_server_per_env(n, servers, mode):
+def test_trajectories_equal_one_server_per_env(n, servers, local, mode):
     """Grouped or not, the same seed and actions give the same trajectories."""
-    grouped = _run(n, servers, mode, seed=11)
+    grouped = _run(n, servers, mode, seed=11, local=local)
     plain = _run(n, None, mode, seed=11)
     _assert_same(grouped, plain)
     if mode == "SameStep":
@@ -97,9 +105,10 @@ def test_groups_share_processes_and_reset_by_mask():
         venv.close()
 
 
-def test_strategy_error_names_its_env_in_the_group():
+@pytest.mark.parametrize("local", [0, 1], ids=["server", "here"])
+def test_strategy_error_names_its_env_in_the_group(local):
     kw = env_kwargs(strategy=RaisingInPosition)
-    venv = btgym.make_vec(4, seed=0, servers=2, **kw)
+    venv = btgym.make_vec(4, seed=0, servers=2 - local, local_envs=local, **kw)
     try:
         venv.reset(seed=0)
         with pytest.raises(RemoteError, match="boom in a position") as caught:
@@ -117,21 +126,22 @@ def test_strategy_error_names_its_env_in_the_group():
 
 def test_killed_group_names_its_envs_reset_recovers_and_close_leaves_nothing():
     before = {p.pid for p in server_processes()}
-    venv = btgym.make_vec(4, seed=0, servers=2, **env_kwargs())
+    venv = btgym.make_vec(5, seed=0, servers=2, local_envs=1, **env_kwargs())
     try:
         venv.reset(seed=0)
-        venv.step({"default_asset": np.zeros(4, np.int64)})
+        venv.step({"default_asset": np.zeros(5, np.int64)})
+        assert venv.envs[4]._handle.pid is None  # hosted here
         pid = venv.envs[2]._handle.pid
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(ServerDiedError) as caught:
-            venv.step({"default_asset": np.zeros(4, np.int64)})
+            venv.step({"default_asset": np.zeros(5, np.int64)})
         assert caught.value.env_index == 2 and caught.value.env_indices == [2, 3]
         assert "[2, 3]" in str(caught.value)
         obs, info = venv.reset()  # a fresh group server for envs 2 and 3
         assert venv.envs[3]._handle.pid not in (None, pid)
         assert (info["step"] == 0).all()
-        obs, reward, *_ = venv.step({"default_asset": np.ones(4, np.int64)})
-        assert obs["raw"].shape == (4, 30, 4) and np.isfinite(reward).all()
+        obs, reward, *_ = venv.step({"default_asset": np.ones(5, np.int64)})
+        assert obs["raw"].shape == (5, 30, 4) and np.isfinite(reward).all()
     finally:
         venv.close()
     left = [p.pid for p in server_processes() if p.pid not in before]
@@ -162,6 +172,10 @@ def test_render_and_bad_server_counts():
     for bad in (0, 3, 1.5):
         with pytest.raises(ConfigError, match="servers"):
             btgym.make_vec(2, servers=bad, **env_kwargs())
+    with pytest.raises(ConfigError, match="local_envs"):
+        btgym.make_vec(2, local_envs=3, **env_kwargs())
+    with pytest.raises(ConfigError, match="servers"):
+        btgym.make_vec(2, servers=1, local_envs=2, **env_kwargs())
 
 
 def test_batch_frames_round_trip_and_refuse_malformed():
