@@ -10,7 +10,8 @@ Prints a table and writes ``benchmarks/results/env_step.json``:
   ``btgym.make_vec`` (one process, a ZeroMQ poller) and by gymnasium's
   ``AsyncVectorEnv`` (a worker per env), beside n × one env, and by
   ``btgym.make_vec(n, servers=2)`` / ``servers=1`` (grouped servers: each process
-  hosts n / servers envs and answers one batched step per vector step);
+  hosts n / servers envs and answers one batched step per vector step), with n / 2
+  or all envs hosted in this process (``local_envs``);
 - aggregate steps/s of 1, 2, 4 envs sharing one data server (AsyncVectorEnv, in-process);
 - the floor (empty backtrader strategy, one ZeroMQ round trip per bar from a child)
   and backtrader alone (same window work, no env, no IPC), and btgym's ratios to them.
@@ -204,8 +205,8 @@ def open_vector(kind: str, n: int, data_dir: Path) -> tuple:
     import gymnasium as gym
 
     if kind.startswith("make_vec"):
-        servers = GROUPED.get(kind)
-        venv = btgym.make_vec(n, seed=0, servers=servers, **env_kwargs(data_dir))
+        servers, local = GROUPED[kind](n) if kind in GROUPED else (None, 0)
+        venv = btgym.make_vec(n, seed=0, servers=servers, local_envs=local, **env_kwargs(data_dir))
         venv.reset(seed=0)
         return venv, venv.close
     fns = btgym.make_env_fns(n, seed=0, server="process", **env_kwargs(data_dir))
@@ -267,7 +268,7 @@ def vector_rows(one_env, args: argparse.Namespace, seconds: float, take, samples
     vector: dict = {"make_vec": {}, "async": {}, "one_env": {}}
     vector.update({kind: {} for kind in GROUPED})
     for n in VECTOR_NS:
-        kinds = ["make_vec", *(k for k, s in GROUPED.items() if s < n), "async"]
+        kinds = ["make_vec", *(k for k, at in GROUPED.items() if at(n)), "async"]
         opened = {k: open_vector(k, n, args.data_dir) for k in kinds}
         try:
             for _ in range(args.rounds):
@@ -299,7 +300,7 @@ def vector_ratios(vec: dict) -> dict[str, float]:
         av = vec["async"][agent]["4"]["steps_s"]
         for kind in ("make_vec", *GROUPED):
             rate = vec[kind][agent]["4"]["steps_s"]
-            name = "make_vec4" if kind == "make_vec" else f"make_vec4_{kind[9:]}"
+            name = "make_vec4" if kind == "make_vec" else f"make_vec4_{kind[9:]}"  # e.g. servers2
             out[f"{name}_vs_one_process_{agent}"] = rate / one
             out[f"{name}_vs_async4_{agent}"] = rate / av
     return out
@@ -309,8 +310,9 @@ def vector_table(r: dict) -> str:
     """The grouped rows: total steps/s (CPU µs per env step, this process / children)."""
     vec = r["vector"]
     lines = [
-        "| n | agent | make_vec | servers=2 | servers=1 | AsyncVectorEnv | one env |",
-        "|--:|-------|---------:|----------:|----------:|---------------:|--------:|",
+        "| n | agent | make_vec | servers=2 | servers=1 | servers=1 + n/2 here | all here "
+        "| AsyncVectorEnv | one env |",
+        "|--:|-------|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def cell(d: dict | None) -> str:
@@ -330,7 +332,7 @@ def vector_table(r: dict) -> str:
         + "; ".join(
             f"{name} {agent} {ratios[f'{name}_vs_one_process_{agent}']:.2f}× / "
             f"{ratios[f'{name}_vs_async4_{agent}']:.2f}×"
-            for name in ("make_vec4", "make_vec4_servers2", "make_vec4_servers1")
+            for name in ("make_vec4", *(f"make_vec4_{k[9:]}" for k in GROUPED))
             for agent in ("hold", "random")
         )
     )
@@ -444,8 +446,14 @@ def main() -> None:
 
 #: n of the vector rows
 VECTOR_NS = (1, 2, 4, 8)
-#: the grouped make_vec rows: kind → servers (measured for n > servers)
-GROUPED = {"make_vec_servers2": 2, "make_vec_servers1": 1}
+#: the grouped make_vec rows: kind → (servers, envs hosted here) for n envs (measured
+#: where that differs from one server per env)
+GROUPED = {
+    "make_vec_servers2": lambda n: (2, 0) if n > 2 else None,
+    "make_vec_servers1": lambda n: (1, 0) if n > 1 else None,
+    "make_vec_servers1_half_here": lambda n: (1, n // 2) if n > 1 else None,
+    "make_vec_all_here": lambda n: (0, n),
+}
 VECTOR_RESULTS = RESULTS.parent / "env_step_vector.json"
 MODES = ("process", "inprocess")
 REFERENCES = ("floor", "floor_trading", "backtrader_alone", "backtrader_alone_trading")
