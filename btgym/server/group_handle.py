@@ -14,6 +14,7 @@ them lose their episode); the next ``reset()`` of any of them starts a new one.
 from __future__ import annotations
 
 import contextlib
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -296,8 +297,6 @@ class _MemberClient:
 
     def request_one(self, head: bytes, kind: str, single: bytes) -> list:
         """One env's step, as a batch of one."""
-        import time
-
         group = self.group
         group.send([(self.index, head)])
         ((_, frames),) = group.collect(time.monotonic() + group.server_config.timeout)
