@@ -43,9 +43,10 @@ def build_grouped(env_fns: Sequence[Any], servers: int, local: int = 0) -> tuple
     last ``local`` envs: of a :class:`~btgym.server.group_handle.LocalGroup`, in this
     process).
 
-    The thunks build ordinary env shells; only the handle their setup starts is
-    swapped (``btgym.envs.wiring.make_handle``, for the duration of the call) for a
-    member of the group (started by the group's first env, with its configs).
+    The thunks build ordinary env shells; only the handle their setup starts comes
+    from :func:`btgym.envs.wiring.handle_factory` (a context variable, no module
+    patching): a member of the group (started by the group's first env, with its
+    configs).
     On an error, what was started is stopped and the error raised.
     """
     from btgym.envs import wiring
@@ -67,12 +68,11 @@ def build_grouped(env_fns: Sequence[Any], servers: int, local: int = 0) -> tuple
         args = (kw["data_source"], kw["strategy"], kw["broker"], kw["server"], kw["render"])
         return MemberHandle(groups[g], j, *args, kw["strategy_class"])
 
-    saved = wiring.make_handle
-    wiring.make_handle = member
     try:
-        for i, fn in enumerate(env_fns):
-            slot[:] = [owner[i]]
-            envs.append(fn())
+        with wiring.handle_factory(member):
+            for i, fn in enumerate(env_fns):
+                slot[:] = [owner[i]]
+                envs.append(fn())
     except BaseException:
         for env in envs:
             with contextlib.suppress(Exception):
@@ -81,8 +81,6 @@ def build_grouped(env_fns: Sequence[Any], servers: int, local: int = 0) -> tuple
             if group is not None:
                 group.close()
         raise
-    finally:
-        wiring.make_handle = saved
     return envs, [g for g in groups if g is not None]
 
 

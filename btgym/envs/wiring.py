@@ -8,7 +8,8 @@ finalizer must not hold the env itself).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import contextvars
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from btgym.datafeed import DataConfig, make_domain
@@ -21,6 +22,25 @@ from btgym.server import ServerConfig, make_handle
 from btgym.strategy import BrokerConfig, BTgymBaseStrategy, StrategyConfig
 
 log = get_logger(__name__)
+
+#: the server-handle factory of envs built inside :func:`handle_factory`
+#: (``make_handle`` when unset); a context variable, so other threads are unaffected
+_HANDLE_FACTORY: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.ContextVar(
+    "btgym_handle_factory", default=None
+)
+
+
+@contextlib.contextmanager
+def handle_factory(factory: Callable[..., Any]) -> Iterator[None]:
+    """Envs set up inside this block get their server handle from ``factory`` (called
+    as :func:`btgym.server.make_handle` is) instead of starting their own server:
+    how ``make_vec(n, servers=k)`` makes each env a member of a group server."""
+    token = _HANDLE_FACTORY.set(factory)
+    try:
+        yield
+    finally:
+        _HANDLE_FACTORY.reset(token)
+
 
 COMPONENTS: dict[str, type] = {
     "data": DataConfig,
@@ -129,7 +149,7 @@ class EnvSetup:
         mode = self.configs["server"].mode
         try:
             source = self._data_source(mode)
-            self.handle = make_handle(
+            self.handle = (_HANDLE_FACTORY.get() or make_handle)(
                 mode,
                 strategy=self.configs["strategy"],
                 broker=self.configs["broker"],
