@@ -421,9 +421,10 @@ def main() -> None:
         "date": date.today().isoformat(),
         "machine": _machine(),
         "shared_machine": (
-            "2-core VM shared with ~7 other helpers' jobs: wall rates are deflated by the "
-            "load; ratios are measured within this one run, CPU µs per step are not "
-            "inflated by the load"
+            "see load_average (other jobs on the machine deflate wall rates): compare "
+            "ratios measured within this one run; CPU µs per step are less distorted by "
+            "load, but a process-mode round trip's CPU varies between runs (wake-ups, "
+            "caches) by up to ~2x on the 2-core VM"
         ),
         "load_average": {"start": load_start, "end": os.getloadavg()},
         "quick": args.quick,
