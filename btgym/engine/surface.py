@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from btgym.engine.records import EpisodeRecorder
@@ -82,19 +81,9 @@ class EngineEnvSurface:
         """``rgb_array``: the recent price window with the position, H×W×3 uint8;
         ``human``: the same image in a window (needs a display)."""
         self._check_open()
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() called without a render_mode; pass render_mode= to "
-                "the env, or use render_image(mode)"
-            )
-            return None
-        image = self.render_image("human")
-        if self.render_mode == "human":
-            from btgym.rendering import human_window
+        from btgym.rendering import env_render
 
-            self._window = human_window(image, self._window, title=type(self).__name__)
-            return None
-        return image
+        return env_render(self)
 
     def episode_data(self) -> Any:
         """The bars of the running (or last) episode, a :class:`btgym.datafeed.Bars`

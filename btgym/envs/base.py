@@ -165,19 +165,9 @@ class BTgymEnv(gym.Env):
         """``rgb_array``: the recent price window with the position, as H×W×3 uint8.
         ``human``: the same image in a window (needs a display)."""
         self._check_open()
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() called without a render_mode; pass render_mode= to "
-                "the env, or use render_image(mode)"
-            )
-            return None
-        image = self.render_image("human")
-        if self.render_mode == "human":
-            from btgym.rendering import human_window
+        from btgym.rendering import env_render
 
-            self._window = human_window(image, self._window, title=type(self).__name__)
-            return None
-        return image
+        return env_render(self)
 
     def render_image(self, mode: str = "episode") -> np.ndarray:
         """BTGym's named render modes as an H×W×3 uint8 array: ``"human"`` (recent

@@ -22,7 +22,13 @@ from btgym.rendering.config import BUILTIN_MODES, RenderConfig
 from btgym.rendering.placeholder import placeholder
 from btgym.rendering.png import check_image, save_png, to_png_bytes
 from btgym.rendering.records import FILL_KINDS
-from btgym.rendering.window import HumanWindow, close_windows, display_problem, human_window
+from btgym.rendering.window import (
+    HumanWindow,
+    close_windows,
+    display_problem,
+    env_render,
+    human_window,
+)
 
 __all__ = [
     "BUILTIN_MODES",
@@ -33,6 +39,7 @@ __all__ = [
     "check_image",
     "close_windows",
     "display_problem",
+    "env_render",
     "human_window",
     "placeholder",
     "render",

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from btgym.errors import RenderError
@@ -143,3 +144,21 @@ def close_windows() -> None:
     while _WINDOWS:
         _, window = _WINDOWS.popitem()
         window.close()
+
+
+def env_render(env: Any) -> np.ndarray | None:
+    """Gymnasium's ``render()`` for btgym's envs (the backtrader and the vector
+    engine's alike): ``rgb_array`` returns ``env.render_image("human")``, ``human``
+    shows it in the env's window (kept in ``env._window``), no ``render_mode`` warns
+    and returns None, as gymnasium asks."""
+    if env.render_mode is None:
+        gym.logger.warn(
+            "render() called without a render_mode; pass render_mode= to "
+            "the env, or use render_image(mode)"
+        )
+        return None
+    image = env.render_image("human")
+    if env.render_mode == "human":
+        env._window = human_window(image, env._window, title=type(env).__name__)
+        return None
+    return image
