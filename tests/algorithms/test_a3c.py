@@ -14,7 +14,7 @@ from btgym.algorithms.common.checkpoint import load_checkpoint
 from btgym.algorithms.common.logger import worker_tag
 from btgym.errors import RemoteError
 from tests.algorithms.conftest import sine_env_kwargs
-from tests.algorithms.toy_env import ExplodingEnv, ToyTradingEnv
+from tests.algorithms.toy_env import ExplodingEnv, ToyTradingEnv, slow_toy
 
 pytestmark = pytest.mark.slow
 
@@ -131,6 +131,17 @@ def test_a_failing_worker_is_reported_with_its_traceback(tmp_path, no_children_l
         algo.train()
     assert "ExplodingEnv" in err.value.remote_traceback or "step" in err.value.remote_traceback
     assert load_checkpoint(tmp_path)["algo"] == "a3c"  # exit checkpoint still written
+
+
+def test_workers_start_stepping_together(tmp_path, no_children_left):
+    """A worker whose env takes 3 s to make still gets its share: none steps before
+    all are ready (else the first spends the whole budget alone)."""
+    fns = [functools.partial(ToyTradingEnv), functools.partial(slow_toy, 3.0)]
+    with A3C(fns, logdir=tmp_path, num_workers=2, total_steps=400, seed=0) as algo:
+        result = algo.train()
+    assert result.steps >= 400
+    counts = [s["reward_norm"]["count"] for s in load_checkpoint(result.checkpoint)["worker_rng"]]
+    assert all(c >= 40 for c in counts), counts  # both stepped (each ~200 of the 400)
 
 
 def test_lstm_policy_with_the_torch_rollout_path(tmp_path, no_children_left):

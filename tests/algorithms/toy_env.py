@@ -85,3 +85,11 @@ class ExplodingEnv(ToyTradingEnv):
         if self._t >= 5:
             raise RuntimeError("boom in the env")
         return super().step(action)
+
+
+def slow_toy(delay: float, **kwargs) -> ToyTradingEnv:
+    """A toy env that takes ``delay`` seconds to make (a worker that starts late)."""
+    import time
+
+    time.sleep(delay)
+    return ToyTradingEnv(**kwargs)

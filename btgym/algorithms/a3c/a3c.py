@@ -185,6 +185,9 @@ class _ChiefRun:
         self.book = EpisodeBook(self.logger, episodes=int(counters["episodes"]))
         self.global_steps = _CTX.Value("q", int(counters["env_steps"]))
         self.stop = _CTX.Event()
+        #: set once every worker is ready: all start stepping together, so a worker
+        #: that started first cannot spend the step budget before the others begin
+        self.go = _CTX.Event()
         self.queue = _CTX.Queue()
         self.workers: list[ChildProcess] = []
         self.done: set[int] = set()
@@ -215,6 +218,7 @@ class _ChiefRun:
                     "rng_state": self.worker_rng[i],
                     "global_steps": self.global_steps,
                     "stop": self.stop,
+                    "go": self.go,
                     "queue": self.queue,
                     "device": str(algo.device),
                 },
@@ -224,6 +228,7 @@ class _ChiefRun:
             child.launch()
         for child in self.workers:
             child.wait_ready(timeout=WORKER_START_TIMEOUT)
+        self.go.set()
 
     def execute(self, callback: ProgressCallback | None) -> TrainResult:
         t0 = time.monotonic()
@@ -348,7 +353,7 @@ class _ChiefRun:
         """Drop the queue, counter, event and worker handles now, so their named
         semaphores are unlinked at once rather than reported leaked at exit."""
         self.workers = []
-        self.queue = self.stop = None
+        self.queue = self.stop = self.go = None
         self.global_steps = _Frozen(self.steps)
 
     def _shutdown(self) -> None:

@@ -67,8 +67,12 @@ def worker_main(
     queue: Any,
     device: str,
     vector_fn: Callable[[], Any] | None = None,
+    go: Any = None,
 ) -> None:
     """Worker body (see module docstring). Returns when the step budget is spent.
+
+    With ``go`` (an event) the worker, once ready, waits for it before its first step:
+    the trainer sets it when every worker is ready.
 
     With ``vector_fn`` the worker steps that vector env instead of ``env_fn``'s env
     (:class:`~btgym.algorithms.a3c.vec_worker.VecWorker`)."""
@@ -92,6 +96,8 @@ def worker_main(
         seed = stream.env_seed if rng_state is None else int(rng.integers(2**31 - 1))
         obs, info = env.reset(seed=seed)
         ready(f"a3c-worker-{worker}")
+        while go is not None and not go.wait(0.5) and not stop.is_set():
+            pass  # the others are still starting
         if vector_fn is not None:
             from btgym.algorithms.a3c.vec_worker import VecWorker
 
