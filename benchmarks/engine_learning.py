@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     agents: dict[str, Any] = {}
     t_all = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("SB3_LOGDIR", tmp)  # SB3's logger folder: not /tmp/SB3-*
         for agent in args.agents:
             for engine in args.engines:
                 if agent == "sb3-ppo":
