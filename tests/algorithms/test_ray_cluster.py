@@ -47,7 +47,14 @@ def test_distributed_a3c_on_two_nodes_reaches_half_the_oracle(cluster, tmp_path)
         if algo.pool is not None:
             nodes.update(i["node_id"] for i in algo.pool.info)
 
-    algo = RayA3C(env_kwargs=kw, logdir=tmp_path, num_workers=2, total_steps=12_000, seed=0)
+    algo = RayA3C(
+        env_kwargs=kw,
+        logdir=tmp_path,
+        num_workers=2,
+        total_steps=12_000,
+        seed=0,
+        ray_config={"ordered": True},  # gradients in a fixed order: the same run every time
+    )
     with algo:
         result = algo.train(callback=callback)
     assert len(nodes) == 2, "the two workers should run on the two worker nodes"
@@ -59,6 +66,30 @@ def test_distributed_a3c_on_two_nodes_reaches_half_the_oracle(cluster, tmp_path)
     )
     assert oracle > 0
     assert agent >= 0.5 * oracle, f"A3C on Ray: {agent:.3g} vs oracle {oracle:.3g}"
+
+
+def test_ordered_runs_of_a_seed_are_identical(cluster, tmp_path):
+    """``RayConfig(ordered=True)``: the workers' gradients land in round-robin order,
+    so two runs of one seed end with the same weights (async arrival order would not)."""
+    import torch
+
+    from btgym.algorithms.common.checkpoint import load_checkpoint
+
+    weights = []
+    for run in ("a", "b"):
+        with RayA3C(
+            env_kwargs=ray_env_kwargs(),
+            logdir=tmp_path / run,
+            num_workers=2,
+            total_steps=1_500,
+            seed=3,
+            ray_config={"ordered": True},
+        ) as algo:
+            result = algo.train()
+        weights.append(load_checkpoint(result.checkpoint)["model"])
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
 
 
 def test_shared_curve_data_server_feeds_workers_on_two_nodes(cluster, tmp_path):

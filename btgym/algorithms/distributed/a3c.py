@@ -110,6 +110,7 @@ class _RayA3CRun(_ChiefRun):
 
         self.pool = WorkerPool(self.ray, algo.ray_config, self.cfg.num_workers, args)
         self.workers = []  # the local chief's process list: none here
+        self._turn = 0  # RayConfig.ordered: whose gradient is applied next
 
     def _start_workers(self) -> None:
         self.algo.pool = self.pool
@@ -137,7 +138,7 @@ class _RayA3CRun(_ChiefRun):
                 if not pending:
                     time.sleep(0.05)
                     continue
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.1)
+                ready, _ = ray.wait(self._waiting(pending), num_returns=1, timeout=0.1)
                 for ref in ready:
                     i = pending.pop(ref)
                     try:
@@ -147,6 +148,7 @@ class _RayA3CRun(_ChiefRun):
                         continue
                     pool.ok(i, out)
                     self._apply(i, out)
+                    self._turn = (i + 1) % pool.n
                     if self.steps < cfg.total_steps and not stopping:
                         weights = ray.put(weights_of(self.model))
                         pending[pool.call(i, "a3c_rollout", weights, self.steps)] = i
@@ -176,6 +178,20 @@ class _RayA3CRun(_ChiefRun):
         if callback is not None:
             callback(self._progress())
         return train_result("a3c", self, t0, path, interrupted)
+
+    def _waiting(self, pending: dict[Any, int]) -> list[Any]:
+        """The rollouts to wait on: all of them, or with ``RayConfig.ordered`` only the
+        one of the worker whose turn it is (the next pending one in round-robin
+        order), so gradients land in the same order in every run of a seed."""
+        if not self.algo.ray_config.ordered:
+            return list(pending)
+        by_worker = {i: ref for ref, i in pending.items()}
+        n = self.pool.n
+        for k in range(n):
+            ref = by_worker.get((self._turn + k) % n)
+            if ref is not None:
+                return [ref]
+        return list(pending)
 
     def _apply(self, i: int, out: dict[str, Any]) -> None:
         """One worker's gradient onto the model, with the learning rate of now."""

@@ -35,6 +35,9 @@ class RayConfig:
             encrypted with CURVE (keys made per run): one global time and broadcast for
             the whole run (see ``docs/scaling.md``).
         worker_timeout: seconds for a worker to build its envs (first call).
+        ordered: A3C applies the workers' gradients in a fixed round-robin order
+            instead of as they arrive: a run is reproducible from its seed (a slow worker
+            holds the others back; PPO is synchronous anyway).
     """
 
     address: str | None = None
@@ -46,6 +49,7 @@ class RayConfig:
     restart_timeout: float = 120.0
     data: str = "per_worker"
     worker_timeout: float = 180.0
+    ordered: bool = False
 
     def __post_init__(self) -> None:
         if self.data not in DATA_MODES:
