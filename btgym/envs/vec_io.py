@@ -17,7 +17,7 @@ import zmq
 
 from btgym.log import get_logger
 from btgym.server.protocol import N_INTS, RECORD_ROW
-from btgym.strategy.info import N_FLOATS
+from btgym.strategy.info import N_FLOATS, STANDARD_KEYS
 
 log = get_logger(__name__)
 
@@ -33,22 +33,9 @@ _ROW_KEYS = (
 
 
 _EMPTY: dict = {}
-STANDARD_INFO = frozenset(
-    (
-        "step",
-        "time",
-        "action",
-        "broker_cash",
-        "broker_value",
-        "position",
-        "drawdown",
-        "realized_pnl",
-        "unrealized_pnl",
-        "broker_message",
-        "done_reason",
-        "bars_stepped",
-    )
-)
+#: the info keys the servers' rows and step frames carry: the strategy's standard keys
+#: and the episode-end pair
+STANDARD_INFO = frozenset((*STANDARD_KEYS, "done_reason", "bars_stepped"))
 
 
 class VecIO:
