@@ -21,15 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 from btgym.comm import wire
-from btgym.comm.server import Reply, StopServing, serve
-from btgym.comm.session import SERVER_LIMITS, CurveKeys, Session
+from btgym.comm.server import Reply, StopServing
+from btgym.comm.session import SERVER_LIMITS, CurveKeys
 from btgym.comm.wire import Message
 from btgym.errors import ProtocolError
 from btgym.log import get_logger
 from btgym.server import protocol as P
 from btgym.server.config import ServerConfig
 from btgym.server.loop import EpisodeLoop
-from btgym.server.process import EpisodeServer, make_source
+from btgym.server.process import EpisodeServer, make_source, serve_owned
 
 log = get_logger(__name__)
 
@@ -118,16 +118,12 @@ def run_group(
         make_loops(loops, closers, size, data_source, strategy, broker, strategy_class, render,
                    server.data_timeout)  # fmt: skip
         handler = GroupServer(loops, SERVER_LIMITS.max_header)
-        serve(
+        serve_owned(
             handler,
             ready,
-            transport=server.transport,
-            host=server.host,
-            port=server.port,
-            allow_remote=server.allow_remote,
+            server,
             name="btgym-group",
-            copy_requests=True,
-            sessions=None if session_token is None else (Session(session_token, None, "owner"),),
+            session_token=session_token,
             curve=curve,
             fast=(P.Command.STEP.value, handler.fast_batch),
         )

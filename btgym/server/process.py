@@ -225,6 +225,34 @@ def make_source(data_source: Any, timeout: float) -> tuple[Any, Callable[[], Non
     return data_source, None
 
 
+def serve_owned(
+    handler: Any,
+    ready: Callable[[str], None],
+    server: ServerConfig,
+    *,
+    name: str,
+    session_token: bytes | None,
+    curve: CurveKeys | None,
+    fast: tuple,
+) -> None:
+    """Serve ``handler`` on ``server``'s endpoint until ``stop``, only to the owner's
+    session (``session_token``, made by the parent and handed over at spawn), with the
+    step fast path ``fast``: what a one-env server and a group server share."""
+    serve(
+        handler,
+        ready,
+        transport=server.transport,
+        host=server.host,
+        port=server.port,
+        allow_remote=server.allow_remote,
+        name=name,
+        copy_requests=True,
+        sessions=None if session_token is None else (Session(session_token, None, "owner"),),
+        curve=curve,
+        fast=fast,
+    )
+
+
 def run_server(
     ready: Callable[[str], None],
     *,
@@ -243,16 +271,12 @@ def run_server(
     loop = EpisodeLoop(source, strategy, broker, strategy_class, render, lazy_info=True)
     handler = EpisodeServer(loop, SERVER_LIMITS.max_header)
     try:
-        serve(
+        serve_owned(
             handler,
             ready,
-            transport=server.transport,
-            host=server.host,
-            port=server.port,
-            allow_remote=server.allow_remote,
+            server,
             name="btgym-server",
-            copy_requests=True,
-            sessions=None if session_token is None else (Session(session_token, None, "owner"),),
+            session_token=session_token,
             curve=curve,
             fast=(_STEP, handler.fast_step, handler.bind),
         )
