@@ -12,6 +12,29 @@ from btgym.datafeed import Bars, BTgymDataset, Episode
 
 EURUSD = "DAT_ASCII_EURUSD_M1_201701.csv"
 
+#: bounded observation leaves of the engine env tests (every leaf finite)
+BOUNDED = {
+    "raw": ((30, 4), 0.0, 10.0),
+    "internal": ((7,), -100.0, 100.0),
+    "metadata": ((5,), -1e12, 1e12, "float64"),
+}
+
+
+def kw(eurusd, **over):
+    """Keywords of a short bounded engine env on ``eurusd``; ``over`` replaces any."""
+    out = dict(
+        filename=eurusd,
+        episode_duration={"hours": 1},
+        start_cash=100.0,
+        drawdown_call=5,
+        target_call=5,
+        fixed_stake=100,
+        leverage=10,
+        state_shape=BOUNDED,
+    )
+    out.update(over)
+    return out
+
 
 def eurusd_frame(path: Path, rows: int = 12_000) -> pd.DataFrame:
     """The first ``rows`` bars of the bundled EURUSD January file as a frame."""

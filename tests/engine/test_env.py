@@ -11,27 +11,7 @@ import pytest
 from btgym.engine import EngineEnv, EngineHooks, VectorBTgymEnv
 from btgym.errors import ConfigError, InvalidActionError, ResetNeededError, UnknownKeywordError
 from btgym.strategy import BTgymBaseStrategy
-
-BOUNDED = {
-    "raw": ((30, 4), 0.0, 10.0),
-    "internal": ((7,), -100.0, 100.0),
-    "metadata": ((5,), -1e12, 1e12, "float64"),
-}
-
-
-def kw(eurusd, **over):
-    out = dict(
-        filename=eurusd,
-        episode_duration={"hours": 1},
-        start_cash=100.0,
-        drawdown_call=5,
-        target_call=5,
-        fixed_stake=100,
-        leverage=10,
-        state_shape=BOUNDED,
-    )
-    out.update(over)
-    return out
+from tests.engine.conftest import BOUNDED, kw
 
 
 def test_single_env_passes_gymnasium_check_env(eurusd, backend):

@@ -11,28 +11,13 @@ import pytest
 from btgym.engine import EngineEnv
 from btgym.engine.info import asset_message, lane_step
 from btgym.engine.layout import PackedState
-
-STATE = {
-    "raw": ((30, 4), 0.0, 10.0),
-    "internal": ((7,), -100.0, 100.0),
-    "metadata": ((5,), -1e12, 1e12, "float64"),
-}
+from tests.engine.conftest import kw as base_kw
 
 
 def kw(eurusd, **over):
-    out = dict(
-        filename=eurusd,
-        episode_duration={"hours": 1},
-        start_cash=100.0,
-        drawdown_call=3,
-        target_call=3,
-        fixed_stake=200,
-        leverage=10,
-        broker_commission=0.0002,
-        state_shape=STATE,
-    )
-    out.update(over)
-    return out
+    """The engine env tests' keywords with commission, tighter calls and a bigger stake."""
+    tight = dict(drawdown_call=3, target_call=3, fixed_stake=200, broker_commission=0.0002)
+    return base_kw(eurusd, **{**tight, **over})
 
 
 def reference(env: EngineEnv) -> tuple:
